@@ -1,0 +1,122 @@
+//! Reads the bearer token of RFC 6750 §2.1 from the `Authorization` header.
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+
+/// Why no token could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// No `Authorization` header, or one for another scheme: the client sent no credentials for us.
+    Missing,
+    /// A bearer header we cannot read: several headers, no token, or bytes outside `b64token`.
+    Malformed,
+}
+
+/// The token of the request's single `Authorization: Bearer <token>` header.
+///
+/// The scheme is matched case-insensitively (RFC 9110 §11.1); the token must be an RFC 6750
+/// `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+    let mut values = headers.get_all(AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Err(BearerError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(BearerError::Malformed);
+    }
+    let bytes = value.as_bytes();
+    let scheme_end = bytes.iter().position(|b| *b == b' ').unwrap_or(bytes.len());
+    if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+        return Err(BearerError::Missing);
+    }
+    let rest = &bytes[scheme_end..];
+    let token = match rest.iter().position(|b| *b != b' ') {
+        Some(start) => &rest[start..],
+        None => return Err(BearerError::Malformed),
+    };
+    if !is_b64token(token) {
+        return Err(BearerError::Malformed);
+    }
+    // `is_b64token` admits ASCII only, so this cannot fail.
+    std::str::from_utf8(token).map_err(|_| BearerError::Malformed)
+}
+
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+    body_len > 0
+        && token[..body_len]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reads_the_token_after_the_bearer_scheme() {
+        assert_eq!(
+            bearer_token(&headers(&[b"Bearer abc.def.ghi"])),
+            Ok("abc.def.ghi")
+        );
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_spaces_may_repeat() {
+        assert_eq!(bearer_token(&headers(&[b"bEaReR   a.b.c"])), Ok("a.b.c"));
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_means_no_credentials() {
+        assert_eq!(bearer_token(&headers(&[])), Err(BearerError::Missing));
+        assert_eq!(
+            bearer_token(&headers(&[b"Basic dXNlcjpwYXNz"])),
+            Err(BearerError::Missing)
+        );
+        assert_eq!(
+            bearer_token(&headers(&[b"Bearerish a.b.c"])),
+            Err(BearerError::Missing)
+        );
+        assert_eq!(bearer_token(&headers(&[b""])), Err(BearerError::Missing));
+    }
+
+    #[test]
+    fn bearer_without_a_valid_token_is_malformed() {
+        for value in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a.b c",
+            b"Bearer a\"b",
+            b"Bearer ===",
+            b"Bearer a,b",
+            b"Bearer \xff\xfe",
+        ] {
+            assert_eq!(
+                bearer_token(&headers(&[value])),
+                Err(BearerError::Malformed),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_padding_is_part_of_a_b64token() {
+        assert_eq!(bearer_token(&headers(&[b"Bearer abc=="])), Ok("abc=="));
+    }
+
+    #[test]
+    fn several_authorization_headers_are_malformed() {
+        assert_eq!(
+            bearer_token(&headers(&[b"Bearer a.b.c", b"Bearer d.e.f"])),
+            Err(BearerError::Malformed)
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! The claims of a verified access token, typed as RFC 7519 says they must be.
+//!
+//! A registered claim of the wrong JSON type makes the whole token malformed; jsonwebtoken on
+//! its own would treat some of them (an array `iss`, a numeric `sub`) as absent or accept them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+/// `aud`: one string or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audience::One(a) => a == audience,
+            Audience::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// The verified claims. Unknown claims are kept in `extra`, so `/api/private` can echo them.
+///
+/// `iss`, `aud` and `exp` are `Option` only so that a token lacking one is refused with a
+/// precise reason ("missing exp claim") by the validator's required-claims check; in every
+/// `Claims` the validator hands out they are `Some`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// A JSON number (RFC 7519 NumericDate); its value is checked by the validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Auth0's RBAC permissions. Kept raw: a non-array is not an error, it grants nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Claims {
+    /// Whether `permissions` is an array holding `permission` as a string.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        match &self.permissions {
+            Some(Value::Array(granted)) => granted.iter().any(|p| p.as_str() == Some(permission)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Result<Claims, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    fn base() -> Value {
+        json!({"iss": "https://issuer/", "aud": "api", "exp": 2_000_000_000u64})
+    }
+
+    #[test]
+    fn audience_may_be_a_string_or_an_array() {
+        assert!(claims(base()).unwrap().aud.unwrap().contains("api"));
+        let mut v = base();
+        v["aud"] = json!(["other", "api"]);
+        assert!(claims(v).unwrap().aud.unwrap().contains("api"));
+    }
+
+    #[test]
+    fn registered_claims_of_the_wrong_type_are_refused() {
+        for (name, bad) in [
+            ("iss", json!(["https://issuer/"])),
+            ("iss", json!(7)),
+            ("aud", json!(7)),
+            ("aud", json!({"a": 1})),
+            ("aud", json!([1, 2])),
+            ("exp", json!("2000000000")),
+            ("exp", json!(true)),
+            ("nbf", json!("0")),
+            ("iat", json!([])),
+            ("sub", json!(42)),
+        ] {
+            let mut v = base();
+            v[name] = bad.clone();
+            assert!(claims(v).is_err(), "{name} = {bad}");
+        }
+    }
+
+    #[test]
+    fn missing_registered_claims_parse_as_absent_for_the_validator_to_refuse() {
+        for name in ["iss", "aud", "exp"] {
+            let mut v = base();
+            v.as_object_mut().unwrap().remove(name);
+            let parsed = claims(v).unwrap();
+            assert!(parsed.iss.is_none() || parsed.aud.is_none() || parsed.exp.is_none());
+        }
+    }
+
+    #[test]
+    fn permission_must_be_a_string_in_an_array() {
+        let with = |p: Value| {
+            let mut v = base();
+            v["permissions"] = p;
+            claims(v).unwrap().has_permission("read:admin-messages")
+        };
+        assert!(with(json!(["read:admin-messages"])));
+        assert!(!with(json!([])));
+        assert!(!with(json!("read:admin-messages")));
+        assert!(!with(json!({"read:admin-messages": true})));
+        assert!(!with(json!(["read:admin-messages-x"])));
+        assert!(
+            !claims(base())
+                .unwrap()
+                .has_permission("read:admin-messages")
+        );
+    }
+
+    #[test]
+    fn unknown_claims_round_trip() {
+        let mut v = base();
+        v["scope"] = json!("openid");
+        v["https://example.com/roles"] = json!(["a"]);
+        let parsed = claims(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), v);
+    }
+}

@@ -1,0 +1,203 @@
+//! Request extractors: [`Authenticated`] for any valid token, [`RequirePermission`] for a valid
+//! token that also grants a permission named in the extractor's type.
+//!
+//! The common case (the token's key is already loaded) completes without awaiting anything.
+//! Only a token whose `kid` is unknown, or a request while no keys are loaded, waits for a
+//! (shared, rate-limited) key refresh.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
+
+use crate::auth::bearer::{BearerError, bearer_token};
+use crate::auth::claims::Claims;
+use crate::auth::store::{JwksStore, Lookup};
+use crate::auth::validator::{TokenHeader, TokenValidator};
+use crate::error::{ApiError, Rejection};
+
+/// Validates bearer tokens against the key store. Lives in app data, built once at start-up.
+#[derive(Debug)]
+pub struct Authenticator {
+    validator: TokenValidator,
+    keys: Arc<JwksStore>,
+}
+
+/// The outcome of the synchronous part of authentication.
+enum Attempt {
+    Done(Result<Claims, ApiError>),
+    /// The key is not loaded: wait for a refresh, then look again.
+    NeedsKeys {
+        token: String,
+        header: TokenHeader,
+    },
+}
+
+impl Authenticator {
+    pub fn new(validator: TokenValidator, keys: Arc<JwksStore>) -> Self {
+        Self { validator, keys }
+    }
+
+    pub fn keys(&self) -> &Arc<JwksStore> {
+        &self.keys
+    }
+
+    fn attempt(&self, req: &HttpRequest) -> Attempt {
+        let token = match bearer_token(req.headers()) {
+            Ok(token) => token,
+            Err(BearerError::Missing) => return Attempt::Done(Err(ApiError::MissingCredentials)),
+            Err(BearerError::Malformed) => {
+                return Attempt::Done(Err(ApiError::InvalidToken(Rejection::MalformedHeader)));
+            }
+        };
+        let header = match self.validator.inspect(token) {
+            Ok(header) => header,
+            Err(rejection) => return Attempt::Done(Err(ApiError::InvalidToken(rejection))),
+        };
+        match self.keys.lookup(&header.kid) {
+            Lookup::Found(key) => Attempt::Done(
+                self.validator
+                    .verify(token, &header, &key)
+                    .map_err(ApiError::InvalidToken),
+            ),
+            Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys {
+                token: token.to_owned(),
+                header,
+            },
+        }
+    }
+
+    async fn after_refresh(&self, token: &str, header: &TokenHeader) -> Result<Claims, ApiError> {
+        self.keys.refresh_for_unknown_kid().await;
+        match self.keys.lookup(&header.kid) {
+            Lookup::Found(key) => self
+                .validator
+                .verify(token, header, &key)
+                .map_err(ApiError::InvalidToken),
+            Lookup::Unknown => {
+                log::info!(
+                    "unknown kid {:?} (not in {})",
+                    truncate(&header.kid),
+                    self.keys.uri()
+                );
+                Err(ApiError::InvalidToken(Rejection::UnknownKey))
+            }
+            Lookup::NoKeys => Err(ApiError::KeysUnavailable {
+                retry_after_secs: self.keys.retry_after_secs(),
+            }),
+        }
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    let mut end = text.len().min(64);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The future every extractor here returns: ready at once in the common case.
+pub type AuthFuture<T> =
+    Either<Ready<Result<T, ApiError>>, LocalBoxFuture<'static, Result<T, ApiError>>>;
+
+/// Runs authentication for `req` and hands the claims to `finish`.
+fn extract<T: 'static>(
+    req: &HttpRequest,
+    finish: fn(Claims) -> Result<T, ApiError>,
+) -> AuthFuture<T> {
+    let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
+        log::error!("no Authenticator in app data: the app factory was not used");
+        return Either::Left(ready(Err(ApiError::Internal)));
+    };
+    match auth.attempt(req) {
+        Attempt::Done(result) => Either::Left(ready(
+            result.and_then(finish).inspect_err(|e| log_refusal(req, e)),
+        )),
+        Attempt::NeedsKeys { token, header } => {
+            let req = req.clone();
+            Either::Right(Box::pin(async move {
+                auth.after_refresh(&token, &header)
+                    .await
+                    .and_then(finish)
+                    .inspect_err(|e| log_refusal(&req, e))
+            }))
+        }
+    }
+}
+
+/// One line per refused request: the reason, never the token.
+fn log_refusal(req: &HttpRequest, error: &ApiError) {
+    let path = req.path();
+    match error {
+        ApiError::InvalidToken(reason) => log::info!("refused {path}: bad credentials: {reason}"),
+        ApiError::MissingCredentials => log::debug!("refused {path}: no bearer token"),
+        ApiError::InsufficientPermission { required } => {
+            log::info!("refused {path}: token lacks permission {required}")
+        }
+        ApiError::KeysUnavailable { .. } => {
+            log::warn!("refused {path}: no signing keys available yet")
+        }
+        _ => {}
+    }
+}
+
+/// A request carrying a valid access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Claims);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = AuthFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |claims| Ok(Authenticated(claims)))
+    }
+}
+
+/// A permission a route can demand in its extractor's type.
+pub trait Permission: 'static {
+    const NAME: &'static str;
+}
+
+/// `read:admin-messages`, required by `/api/messages/admin`.
+#[derive(Debug)]
+pub struct ReadAdminMessages;
+
+impl Permission for ReadAdminMessages {
+    const NAME: &'static str = "read:admin-messages";
+}
+
+/// A request carrying a valid access token whose `permissions` array holds `P::NAME`.
+/// A valid token without it is answered 403 before the handler runs.
+#[derive(Debug)]
+pub struct RequirePermission<P: Permission> {
+    claims: Claims,
+    permission: PhantomData<P>,
+}
+
+impl<P: Permission> RequirePermission<P> {
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+}
+
+impl<P: Permission> FromRequest for RequirePermission<P> {
+    type Error = ApiError;
+    type Future = AuthFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |claims| {
+            if claims.has_permission(P::NAME) {
+                Ok(RequirePermission {
+                    claims,
+                    permission: PhantomData,
+                })
+            } else {
+                Err(ApiError::InsufficientPermission { required: P::NAME })
+            }
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! The issuer's signing keys, held in app data and kept fresh by one background task.
+//!
+//! - Readers ([`JwksStore::lookup`]) take a read lock just long enough to clone an `Arc`; no
+//!   lock is ever held across network I/O.
+//! - One refresher task owns the HTTP client and performs every fetch: on start, every
+//!   `refresh_interval`, with exponential backoff after a failure, and when asked.
+//! - A token with an unknown `kid` asks for a refresh ([`JwksStore::refresh_for_unknown_kid`]).
+//!   Concurrent askers share one fetch (single flight), and such refreshes happen at most once
+//!   per `unknown_kid_cooldown`, counted from the last attempt of any kind.
+//! - A failed fetch, or a key set with no usable key, keeps the last good keys.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use awc::error::PayloadError;
+use derive_more::{Display, Error};
+use jsonwebtoken::Algorithm;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::auth::keys::{KeySet, KeySetError, VerificationKey};
+use crate::clock::Clock;
+use crate::settings::{AuthSettings, JwksSettings};
+
+/// What the store knows about a `kid`.
+#[derive(Debug)]
+pub enum Lookup {
+    Found(Arc<VerificationKey>),
+    /// Keys are loaded, but not this one.
+    Unknown,
+    /// No key set was ever obtained.
+    NoKeys,
+}
+
+/// Why a fetch gave no key set.
+#[derive(Debug, Display, Error)]
+pub enum FetchError {
+    #[display("request failed: {_0}")]
+    Request(#[error(not(source))] String),
+    #[display("issuer answered HTTP {_0}")]
+    Status(#[error(not(source))] u16),
+    #[display("response is larger than {_0} bytes")]
+    TooLarge(#[error(not(source))] usize),
+    #[display("reading the response failed: {_0}")]
+    Body(#[error(not(source))] String),
+    #[display("no complete answer within {_0:?}")]
+    Timeout(#[error(not(source))] Duration),
+    #[display("{_0}")]
+    KeySet(KeySetError),
+}
+
+/// A snapshot of the store, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct KeyStatus {
+    pub kids: Vec<String>,
+    pub last_success: Option<Instant>,
+    pub last_error: Option<String>,
+    /// Completed fetch attempts, successful or not.
+    pub attempts: u64,
+}
+
+#[derive(Debug, Default)]
+struct RefreshState {
+    in_flight: bool,
+    last_attempt: Option<Instant>,
+    last_success: Option<Instant>,
+    next_attempt: Option<Instant>,
+    last_error: Option<String>,
+    consecutive_failures: u32,
+}
+
+/// The key store. Shared by every worker through `Arc`.
+#[derive(Debug)]
+pub struct JwksStore {
+    uri: String,
+    algorithms: Vec<Algorithm>,
+    settings: JwksSettings,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<Option<Arc<KeySet>>>,
+    state: Mutex<RefreshState>,
+    wake: Notify,
+    attempts: watch::Sender<u64>,
+}
+
+impl JwksStore {
+    pub fn new(auth: &AuthSettings, settings: &JwksSettings, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            uri: auth.jwks_uri.clone(),
+            algorithms: auth.algorithms.clone(),
+            settings: settings.clone(),
+            clock,
+            keys: RwLock::new(None),
+            state: Mutex::new(RefreshState::default()),
+            wake: Notify::new(),
+            attempts: watch::Sender::new(0),
+        })
+    }
+
+    /// Where the keys come from.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The key for `kid`, without waiting for anything.
+    pub fn lookup(&self, kid: &str) -> Lookup {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        match keys.as_ref() {
+            None => Lookup::NoKeys,
+            Some(set) => set
+                .get(kid)
+                .map_or(Lookup::Unknown, |k| Lookup::Found(Arc::clone(k))),
+        }
+    }
+
+    /// Asks for a refresh because a token named a `kid` we do not have, and waits for it.
+    ///
+    /// Joins a fetch already under way; otherwise starts one unless the last attempt was
+    /// less than `unknown_kid_cooldown` ago. Returns whether a fetch was waited for.
+    pub async fn refresh_for_unknown_kid(&self) -> bool {
+        match self.request_refresh(true) {
+            Some(done) => {
+                self.wait_for(done).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Refreshes now, whatever the cooldown, and waits for the attempt to finish.
+    pub async fn refresh_now(&self) {
+        if let Some(done) = self.request_refresh(false) {
+            self.wait_for(done).await;
+        }
+    }
+
+    /// Seconds until the next scheduled fetch, at least 1: the `Retry-After` of a 503.
+    pub fn retry_after_secs(&self) -> u64 {
+        let state = self.state();
+        let now = self.clock.now();
+        let wait = state
+            .next_attempt
+            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
+        wait.as_secs_f64().ceil().max(1.0) as u64
+    }
+
+    pub fn status(&self) -> KeyStatus {
+        let kids = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|set| set.kids().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let state = self.state();
+        KeyStatus {
+            kids,
+            last_success: state.last_success,
+            last_error: state.last_error.clone(),
+            attempts: *self.attempts.borrow(),
+        }
+    }
+
+    /// Starts the background refresher on the current (actix) runtime. It fetches at once.
+    pub fn spawn_refresher(self: &Arc<Self>) -> JoinHandle<()> {
+        let store = Arc::clone(self);
+        actix_web::rt::spawn(async move { store.run().await })
+    }
+
+    fn state(&self) -> MutexGuard<'_, RefreshState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers interest in the next finished attempt, starting one if allowed.
+    fn request_refresh(&self, respect_cooldown: bool) -> Option<watch::Receiver<u64>> {
+        let mut state = self.state();
+        // Subscribed under the lock: the attempt we join cannot finish before we listen.
+        let done = self.attempts.subscribe();
+        if state.in_flight {
+            return Some(done);
+        }
+        let now = self.clock.now();
+        if respect_cooldown
+            && state.last_attempt.is_some_and(|last| {
+                now.saturating_duration_since(last) < self.settings.unknown_kid_cooldown
+            })
+        {
+            return None;
+        }
+        state.in_flight = true;
+        state.last_attempt = Some(now);
+        drop(state);
+        self.wake.notify_one();
+        Some(done)
+    }
+
+    async fn wait_for(&self, mut done: watch::Receiver<u64>) {
+        // The fetch has its own timeout; the margin only guards against a refresher that died.
+        let limit = self.settings.fetch_timeout + Duration::from_secs(1);
+        let _ = tokio::time::timeout(limit, done.changed()).await;
+    }
+
+    async fn run(self: Arc<Self>) {
+        let client = awc::Client::builder()
+            .disable_redirects()
+            .timeout(self.settings.fetch_timeout)
+            .add_default_header((
+                header::USER_AGENT,
+                concat!("hello-world-api/", env!("CARGO_PKG_VERSION")),
+            ))
+            .finish();
+        let mut deadline = tokio::time::Instant::now();
+        loop {
+            let asked = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = self.wake.notified() => true,
+            };
+            {
+                let mut state = self.state();
+                if asked && !state.in_flight {
+                    // A leftover wake-up for an attempt that already ran.
+                    continue;
+                }
+                if !state.in_flight {
+                    state.in_flight = true;
+                    state.last_attempt = Some(self.clock.now());
+                }
+            }
+            let outcome = self.fetch(&client).await;
+            deadline = tokio::time::Instant::now() + self.complete(outcome);
+        }
+    }
+
+    async fn fetch(&self, client: &awc::Client) -> Result<KeySet, FetchError> {
+        let limit = self.settings.max_response_bytes;
+        let request = async {
+            let mut response = client
+                .get(self.uri.as_str())
+                .insert_header((header::ACCEPT, "application/json"))
+                .send()
+                .await
+                .map_err(|e| FetchError::Request(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(FetchError::Status(response.status().as_u16()));
+            }
+            let body = response.body().limit(limit).await.map_err(|e| match e {
+                PayloadError::Overflow => FetchError::TooLarge(limit),
+                other => FetchError::Body(other.to_string()),
+            })?;
+            KeySet::parse(&body, &self.algorithms).map_err(FetchError::KeySet)
+        };
+        tokio::time::timeout(self.settings.fetch_timeout, request)
+            .await
+            .unwrap_or(Err(FetchError::Timeout(self.settings.fetch_timeout)))
+    }
+
+    /// Records an attempt's outcome and returns the delay until the next scheduled one.
+    fn complete(&self, outcome: Result<KeySet, FetchError>) -> Duration {
+        let now = self.clock.now();
+        let mut state = self.state();
+        let delay = match outcome {
+            Ok(set) => {
+                let kids = set.kids().join(", ");
+                let previous = self
+                    .keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .replace(Arc::new(set));
+                let changed = previous.is_none_or(|p| p.kids().join(", ") != kids);
+                if changed {
+                    log::info!("signing keys loaded from {}: kids [{kids}]", self.uri);
+                } else {
+                    log::debug!("signing keys refreshed from {}, unchanged", self.uri);
+                }
+                state.last_success = Some(now);
+                state.last_error = None;
+                state.consecutive_failures = 0;
+                self.settings.refresh_interval
+            }
+            Err(error) => {
+                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                let exponent = (state.consecutive_failures - 1).min(16);
+                let delay = self
+                    .settings
+                    .retry_initial
+                    .saturating_mul(1 << exponent)
+                    .min(self.settings.retry_max);
+                let kept = match self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                    Some(set) => format!("keeping the {} keys loaded before", set.len()),
+                    None => "no keys loaded yet, protected routes answer 503".to_owned(),
+                };
+                log::error!(
+                    "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
+                    self.uri,
+                    delay.as_secs_f64()
+                );
+                state.last_error = Some(error.to_string());
+                delay
+            }
+        };
+        state.in_flight = false;
+        state.next_attempt = Some(now + delay);
+        drop(state);
+        self.attempts.send_modify(|n| *n += 1);
+        delay
+    }
+}

@@ -1,0 +1,329 @@
+//! The one error type handlers and extractors return, and how it becomes an HTTP answer.
+//!
+//! Which variant to use where:
+//! - no usable credentials at all (no `Authorization` header, another scheme): [`ApiError::MissingCredentials`];
+//! - a bearer token that was refused for any reason: [`ApiError::InvalidToken`] with the [`Rejection`];
+//! - a valid token that lacks a permission: [`ApiError::InsufficientPermission`];
+//! - no signing key could be obtained from the issuer: [`ApiError::KeysUnavailable`] (never blame the client);
+//! - anything that is our own fault: [`ApiError::Internal`] (log the cause where it happens).
+//!
+//! Every answer is `{"message": …}` JSON. Authentication errors add the RFC 6750 `error` and
+//! `error_description` fields and a matching `WWW-Authenticate` header.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use derive_more::{Display, Error};
+use serde::Serialize;
+
+/// The `realm` announced in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "hello-world-api";
+
+/// Why a bearer token was refused. The text is the RFC 6750 `error_description`:
+/// short, stable, free of quotes and backslashes, and never a copy of client input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+pub enum Rejection {
+    #[display("malformed authorization header")]
+    MalformedHeader,
+    #[display("token too large")]
+    TooLarge,
+    #[display("malformed token")]
+    Malformed,
+    #[display("malformed claims")]
+    MalformedClaims,
+    #[display("algorithm not allowed")]
+    AlgorithmNotAllowed,
+    #[display("algorithm does not match key")]
+    AlgorithmMismatch,
+    #[display("unsupported critical header")]
+    UnsupportedCritical,
+    #[display("missing key id")]
+    MissingKeyId,
+    #[display("unknown signing key")]
+    UnknownKey,
+    #[display("invalid signature")]
+    BadSignature,
+    #[display("token expired")]
+    Expired,
+    #[display("token not yet valid")]
+    NotYetValid,
+    #[display("wrong audience")]
+    WrongAudience,
+    #[display("wrong issuer")]
+    WrongIssuer,
+    #[display("missing exp claim")]
+    MissingExp,
+    #[display("missing iss claim")]
+    MissingIss,
+    #[display("missing aud claim")]
+    MissingAud,
+}
+
+/// Every error the HTTP layer can answer with.
+#[derive(Debug, Display, Error)]
+pub enum ApiError {
+    #[display("Requires authentication")]
+    MissingCredentials,
+    #[display("Bad credentials")]
+    InvalidToken(#[error(not(source))] Rejection),
+    #[display("Permission denied")]
+    InsufficientPermission {
+        /// The permission the route requires, announced as the challenge's `scope`.
+        #[error(not(source))]
+        required: &'static str,
+    },
+    #[display("Unable to verify credentials")]
+    KeysUnavailable {
+        /// Seconds until the next attempt to fetch keys, for `Retry-After`.
+        retry_after_secs: u64,
+    },
+    #[display("Not Found")]
+    NotFound,
+    #[display("Method Not Allowed")]
+    MethodNotAllowed,
+    #[display("Internal server error")]
+    Internal,
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+impl ErrorBody<'_> {
+    /// The body as JSON bytes. Serialising a struct of strings cannot fail; the fallback keeps
+    /// that promise without a panic path.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"message":"Internal server error"}"#.to_owned())
+    }
+}
+
+impl ApiError {
+    fn oauth_error(&self) -> Option<&'static str> {
+        match self {
+            ApiError::InvalidToken(_) => Some("invalid_token"),
+            ApiError::InsufficientPermission { .. } => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
+    /// The RFC 6750 §3 challenge for authentication errors, `None` for the rest.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            ApiError::MissingCredentials => Some(format!(r#"Bearer realm="{REALM}""#)),
+            ApiError::InvalidToken(reason) => Some(format!(
+                r#"Bearer realm="{REALM}", error="invalid_token", error_description="{reason}""#
+            )),
+            ApiError::InsufficientPermission { required } => Some(format!(
+                r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{required}""#
+            )),
+            _ => None,
+        }
+    }
+
+    fn body(&self) -> ErrorBody<'static> {
+        let message = match self {
+            ApiError::MissingCredentials => "Requires authentication",
+            ApiError::InvalidToken(_) => "Bad credentials",
+            ApiError::InsufficientPermission { .. } => "Permission denied",
+            ApiError::KeysUnavailable { .. } => "Unable to verify credentials",
+            ApiError::NotFound => "Not Found",
+            ApiError::MethodNotAllowed => "Method Not Allowed",
+            ApiError::Internal => "Internal server error",
+        };
+        let error_description = match self {
+            ApiError::InvalidToken(reason) => Some(reason.to_string()),
+            ApiError::InsufficientPermission { required } => {
+                Some(format!("requires the {required} permission"))
+            }
+            _ => None,
+        };
+        ErrorBody {
+            message,
+            error: self.oauth_error(),
+            error_description,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingCredentials | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientPermission { .. } => StatusCode::FORBIDDEN,
+            ApiError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(mime_json());
+        if let Some(challenge) = self.www_authenticate()
+            && let Ok(value) = HeaderValue::from_str(&challenge)
+        {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        if let ApiError::KeysUnavailable { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+        }
+        response.body(self.body().to_json())
+    }
+}
+
+/// `application/json`, the content type of every answer.
+pub fn mime_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+/// The `message` used when a framework-generated error (404, 405, 400, …) is rewritten as JSON.
+pub fn message_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "Internal server error",
+        StatusCode::NOT_FOUND => "Not Found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
+        other => other.canonical_reason().unwrap_or("Error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn parts(error: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = to_bytes(response.into_body()).await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, challenge, body)
+    }
+
+    #[actix_web::test]
+    async fn missing_credentials_is_401_with_a_bare_challenge() {
+        let (status, challenge, body) = parts(ApiError::MissingCredentials).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer realm="hello-world-api""#)
+        );
+        assert_eq!(
+            body,
+            serde_json::json!({"message": "Requires authentication"})
+        );
+    }
+
+    #[actix_web::test]
+    async fn invalid_token_is_401_naming_the_reason() {
+        let (status, challenge, body) = parts(ApiError::InvalidToken(Rejection::Expired)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                r#"Bearer realm="hello-world-api", error="invalid_token", error_description="token expired""#
+            )
+        );
+        assert_eq!(body["message"], "Bad credentials");
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["error_description"], "token expired");
+    }
+
+    #[actix_web::test]
+    async fn insufficient_permission_is_403_announcing_the_scope() {
+        let error = ApiError::InsufficientPermission {
+            required: "read:admin-messages",
+        };
+        let (status, challenge, body) = parts(error).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                r#"Bearer realm="hello-world-api", error="insufficient_scope", scope="read:admin-messages""#
+            )
+        );
+        assert_eq!(body["message"], "Permission denied");
+    }
+
+    #[actix_web::test]
+    async fn keys_unavailable_is_503_with_retry_after_and_no_challenge() {
+        let response = ApiError::KeysUnavailable {
+            retry_after_secs: 0,
+        }
+        .error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[actix_web::test]
+    async fn not_found_method_not_allowed_and_internal_have_their_messages() {
+        for (error, status, message) in [
+            (ApiError::NotFound, StatusCode::NOT_FOUND, "Not Found"),
+            (
+                ApiError::MethodNotAllowed,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+            ),
+            (
+                ApiError::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            ),
+        ] {
+            let (got_status, challenge, body) = parts(error).await;
+            assert_eq!(got_status, status);
+            assert_eq!(challenge, None);
+            assert_eq!(body, serde_json::json!({ "message": message }));
+        }
+    }
+
+    #[test]
+    fn every_rejection_reason_is_safe_inside_a_quoted_string() {
+        use Rejection::*;
+        for reason in [
+            MalformedHeader,
+            TooLarge,
+            Malformed,
+            MalformedClaims,
+            AlgorithmNotAllowed,
+            AlgorithmMismatch,
+            UnsupportedCritical,
+            MissingKeyId,
+            UnknownKey,
+            BadSignature,
+            Expired,
+            NotYetValid,
+            WrongAudience,
+            WrongIssuer,
+            MissingExp,
+            MissingIss,
+            MissingAud,
+        ] {
+            let text = reason.to_string();
+            assert!(
+                text.bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                "{text}"
+            );
+        }
+    }
+}

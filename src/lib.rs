@@ -1,0 +1,10 @@
+//! Auth0's "Hello World API" in Actix-web: public, protected and admin messages behind
+//! RS256 access tokens verified against the issuer's JWKS.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod issuer;
+pub mod routes;
+pub mod settings;
+pub mod startup;

@@ -1,0 +1,32 @@
+//! The three messages of Auth0's "Hello World API" contract.
+
+use actix_web::web::Json;
+use serde::Serialize;
+
+use crate::auth::extractor::{Authenticated, ReadAdminMessages, RequirePermission};
+
+#[derive(Serialize)]
+pub struct Message {
+    text: &'static str,
+}
+
+/// `GET /api/messages/public`: anyone.
+pub async fn public() -> Json<Message> {
+    Json(Message {
+        text: "This is a public message.",
+    })
+}
+
+/// `GET /api/messages/protected`: any valid access token.
+pub async fn protected(_: Authenticated) -> Json<Message> {
+    Json(Message {
+        text: "This is a protected message.",
+    })
+}
+
+/// `GET /api/messages/admin`: a valid token granting `read:admin-messages`.
+pub async fn admin(_: RequirePermission<ReadAdminMessages>) -> Json<Message> {
+    Json(Message {
+        text: "This is an admin message.",
+    })
+}

@@ -1,0 +1,26 @@
+//! The two routes of Auth0's blog seed, for SPAs written against it.
+
+use actix_web::web::Json;
+use serde::Serialize;
+
+use crate::auth::claims::Claims;
+use crate::auth::extractor::Authenticated;
+
+#[derive(Serialize)]
+pub struct Status {
+    status: &'static str,
+    msg: &'static str,
+}
+
+/// `GET /api/public`: anyone.
+pub async fn public() -> Json<Status> {
+    Json(Status {
+        status: "success",
+        msg: "Hello from a public endpoint! You don't need to be authenticated to see this.",
+    })
+}
+
+/// `GET /api/private`: the verified token's claims.
+pub async fn private(Authenticated(claims): Authenticated) -> Json<Claims> {
+    Json(claims)
+}
