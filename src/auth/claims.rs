@@ -23,6 +23,29 @@ impl Audience {
     }
 }
 
+/// An RFC 7519 NumericDate: a JSON number of seconds since the epoch, never negative.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct NumericDate(Number);
+
+impl NumericDate {
+    pub fn as_f64(&self) -> f64 {
+        self.0.as_f64().unwrap_or(f64::NAN)
+    }
+}
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = Number::deserialize(deserializer)?;
+        match number.as_f64() {
+            Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(NumericDate(number)),
+            _ => Err(serde::de::Error::custom(
+                "a NumericDate must be a non-negative number",
+            )),
+        }
+    }
+}
+
 /// The verified claims. Unknown claims are kept in `extra`, so `/api/private` can echo them.
 ///
 /// `iss`, `aud` and `exp` are `Option` only so that a token lacking one is refused with a
@@ -36,11 +59,11 @@ pub struct Claims {
     pub aud: Option<Audience>,
     /// A JSON number (RFC 7519 NumericDate); its value is checked by the validator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exp: Option<Number>,
+    pub exp: Option<NumericDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<Number>,
+    pub nbf: Option<NumericDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<Number>,
+    pub iat: Option<NumericDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// Auth0's RBAC permissions. Kept raw: a non-array is not an error, it grants nothing.
@@ -91,6 +114,7 @@ mod tests {
             ("aud", json!([1, 2])),
             ("exp", json!("2000000000")),
             ("exp", json!(true)),
+            ("exp", json!(-1)),
             ("nbf", json!("0")),
             ("iat", json!([])),
             ("sub", json!(42)),

@@ -134,6 +134,12 @@ impl JwksStore {
         }
     }
 
+    /// Waits until at least `count` fetch attempts have finished (e.g. the first one at start).
+    pub async fn wait_for_attempts(&self, count: u64) {
+        let mut done = self.attempts.subscribe();
+        let _ = done.wait_for(|n| *n >= count).await;
+    }
+
     /// Seconds until the next scheduled fetch, at least 1: the `Retry-After` of a 503.
     pub fn retry_after_secs(&self) -> u64 {
         let state = self.state();
@@ -203,7 +209,8 @@ impl JwksStore {
     async fn run(self: Arc<Self>) {
         let client = awc::Client::builder()
             .disable_redirects()
-            .timeout(self.settings.fetch_timeout)
+            // Our own timeout below covers the whole fetch, body included; awc's only backs it up.
+            .timeout(self.settings.fetch_timeout + Duration::from_secs(1))
             .add_default_header((
                 header::USER_AGENT,
                 concat!("hello-world-api/", env!("CARGO_PKG_VERSION")),

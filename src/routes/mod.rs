@@ -3,7 +3,7 @@
 mod messages;
 mod seed;
 
-use actix_web::web;
+use actix_web::{FromRequest, Handler, Resource, Responder, web};
 
 /// Registers every route. Public, protected and admin routes live in scopes of their own, so
 /// the security level of a path is visible here and in each handler's extractor.
@@ -12,12 +12,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .service(
                 web::scope("/messages")
-                    .service(web::scope("/public").route("", web::get().to(messages::public)))
-                    .service(web::scope("/protected").route("", web::get().to(messages::protected)))
-                    .service(web::scope("/admin").route("", web::get().to(messages::admin))),
+                    .service(web::scope("/public").service(get("", messages::public)))
+                    .service(web::scope("/protected").service(get("", messages::protected)))
+                    .service(web::scope("/admin").service(get("", messages::admin))),
             )
             // The routes of Auth0's blog seed ("Node.js and Express API authorization").
-            .route("/public", web::get().to(seed::public))
-            .route("/private", web::get().to(seed::private)),
+            .service(get("/public", seed::public))
+            .service(get("/private", seed::private)),
     );
+}
+
+/// A resource answering GET with `handler`. Other methods get 405, where a method-guarded
+/// `Scope::route` would answer 404.
+fn get<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path).route(web::get().to(handler))
 }

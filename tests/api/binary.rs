@@ -1,0 +1,217 @@
+//! The real binary as a black box: configuration errors, `.env`, and serving against an issuer
+//! on loopback.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hello_world_api::issuer::Issuer;
+use serde_json::json;
+
+use crate::helpers::{AUDIENCE, key, now, send};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
+
+/// A command for the binary with a clean environment, run in an empty directory.
+fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .current_dir(dir)
+        .envs(env.iter().copied());
+    command
+}
+
+fn empty_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hello-world-api-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(dir: &PathBuf, env: &[(&str, &str)]) -> Output {
+    command(dir, env).stdin(Stdio::null()).output().unwrap()
+}
+
+fn assert_config_error(output: &Output, starts_with: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with(&format!("configuration error: {starts_with}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn missing_audience_exits_non_zero_naming_the_key() {
+    let dir = empty_dir("no-audience");
+    let output = run(&dir, &[("AUTH0_DOMAIN", "example.us.auth0.com")]);
+    assert_config_error(
+        &output,
+        "auth.audience (AUTH0_AUDIENCE or APP__AUTH__AUDIENCE): is required",
+    );
+}
+
+#[test]
+fn missing_domain_exits_non_zero_naming_the_key() {
+    let dir = empty_dir("no-domain");
+    let output = run(&dir, &[("AUTH0_AUDIENCE", AUDIENCE)]);
+    assert_config_error(&output, "auth.domain (AUTH0_DOMAIN or APP__AUTH__DOMAIN)");
+}
+
+#[test]
+fn bad_values_exit_non_zero_naming_the_key() {
+    let dir = empty_dir("bad-values");
+    let base = [
+        ("AUTH0_DOMAIN", "example.us.auth0.com"),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+    ];
+    for (name, value, key) in [
+        ("PORT", "70000", "server.port"),
+        ("PORT", "sixty", "config: "),
+        ("CLIENT_ORIGIN_URL", "localhost", "cors.client_origin_url"),
+        ("AUTH0_ISSUER", "::not a url::", "auth.issuer"),
+        ("AUTH0_JWKS_URI", "jwks.json", "auth.jwks_uri"),
+        ("APP_ENV", "staging", "APP_ENV"),
+        ("APP__AUTH__ALGORITHMS", "HS256", "auth.algorithms"),
+    ] {
+        let mut env = base.to_vec();
+        env.push((name, value));
+        let output = run(&dir, &env);
+        assert_config_error(&output, key);
+    }
+}
+
+#[test]
+fn dotenv_file_is_read_and_the_process_environment_wins() {
+    let dir = empty_dir("dotenv");
+    std::fs::write(
+        dir.join(".env"),
+        format!("AUTH0_DOMAIN=example.us.auth0.com\nAUTH0_AUDIENCE={AUDIENCE}\nPORT=99999\n"),
+    )
+    .unwrap();
+    let output = run(&dir, &[]);
+    assert_config_error(
+        &output,
+        "server.port (PORT or APP__SERVER__PORT): 99999 is out of range",
+    );
+
+    let output = run(&dir, &[("PORT", "88888")]);
+    assert_config_error(
+        &output,
+        "server.port (PORT or APP__SERVER__PORT): 88888 is out of range",
+    );
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
+    let child = command(dir, env)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "binary did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    running
+}
+
+#[actix_web::test]
+async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
+    let issuer = Issuer::new(key(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer_address = listener.local_addr().unwrap();
+    let _issuer_server = issuer.serve(listener).unwrap();
+    let issuer_url = format!("http://{issuer_address}/");
+    let jwks_uri = format!("{issuer_url}.well-known/jwks.json");
+
+    let dir = empty_dir("serve");
+    let port = free_port();
+    let _server = start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &issuer_url),
+            ("AUTH0_JWKS_URI", &jwks_uri),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__SERVER__WORKERS", "1"),
+        ],
+        port,
+    );
+    let client = awc::Client::default();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let claims = json!({"iss": issuer_url, "aud": AUDIENCE, "sub": "u", "exp": now() + 600});
+    let user = issuer.sign(&claims).unwrap();
+    let mut admin_claims = claims.clone();
+    admin_claims["permissions"] = json!(["read:admin-messages"]);
+    let admin = issuer.sign(&admin_claims).unwrap();
+
+    let public = send(client.get(url("/api/messages/public"))).await;
+    assert_eq!(public.body["text"], "This is a public message.");
+    let protected = send(
+        client
+            .get(url("/api/messages/protected"))
+            .bearer_auth(&user),
+    )
+    .await;
+    assert_eq!(protected.status, 200, "{protected:?}");
+    let admin_reply = send(client.get(url("/api/messages/admin")).bearer_auth(&admin)).await;
+    assert_eq!(admin_reply.body["text"], "This is an admin message.");
+    let forbidden = send(client.get(url("/api/messages/admin")).bearer_auth(&user)).await;
+    assert_eq!(forbidden.status, 403);
+    let anonymous = send(client.get(url("/api/messages/protected"))).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(issuer.jwks_fetches(), 1);
+}
+
+#[actix_web::test]
+async fn binary_listens_while_the_issuer_is_unreachable() {
+    let dead_port = free_port();
+    let issuer_url = format!("http://127.0.0.1:{dead_port}/");
+    let dir = empty_dir("unreachable");
+    let port = free_port();
+    let _server = start(
+        &dir,
+        &[("AUTH0_ISSUER", &issuer_url), ("AUTH0_AUDIENCE", AUDIENCE)],
+        port,
+    );
+    let client = awc::Client::default();
+    let public = send(client.get(format!("http://127.0.0.1:{port}/api/messages/public"))).await;
+    assert_eq!(public.status, 200);
+    let token = key(0)
+        .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
+        .unwrap();
+    let protected = send(
+        client
+            .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(protected.status, 503, "{protected:?}");
+    assert!(protected.header("retry-after").is_some());
+}

@@ -1,0 +1,9 @@
+//! HTTP-level tests: the API and a real token issuer on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod binary;
+mod contract;
+mod cors_and_headers;
+mod helpers;
+mod key_refresh;
+mod validation;
