@@ -12,13 +12,15 @@
 //! environment map, so tests never touch the process environment.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actix_web::http::Uri;
 use derive_more::{Display, Error};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
+
+use crate::issuer::Client;
 
 /// The flat variable names of Auth0's samples and the keys they set.
 pub const FLAT_NAMES: &[(&str, &str)] = &[
@@ -48,6 +50,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub auth: AuthSettings,
     pub jwks: JwksSettings,
+    /// The development issuer to start, when this is a local run with no issuer configured.
+    pub dev_issuer: Option<DevIssuerSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +96,21 @@ pub struct JwksSettings {
     pub retry_max: Duration,
 }
 
+/// The development issuer: a stand-in for an Auth0 tenant on loopback.
+#[derive(Debug, Clone)]
+pub struct DevIssuerSettings {
+    /// Listens on `127.0.0.1:{port}` only.
+    pub port: u16,
+    /// `http://localhost:{port}/`: the `iss` of its tokens.
+    pub issuer_url: String,
+    /// The `aud` of its tokens (the API's audience).
+    pub audience: String,
+    pub token_lifetime: Duration,
+    /// Its RSA signing key (PKCS#8 PEM), created on first start.
+    pub key_file: PathBuf,
+    pub clients: Vec<Client>,
+}
+
 /// A configuration problem, printed as one line naming the key.
 #[derive(Debug, Display, Error, PartialEq, Eq)]
 #[display("{key}: {problem}")]
@@ -128,6 +147,26 @@ struct Raw {
     cors: RawCors,
     auth: RawAuth,
     jwks: RawJwks,
+    dev_issuer: RawDevIssuer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevIssuer {
+    enabled: bool,
+    port: i64,
+    audience: String,
+    token_lifetime_secs: f64,
+    key_file: String,
+    clients: Vec<RawClient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    client_id: String,
+    client_secret: String,
+    permissions: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -256,7 +295,23 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         allowed_origin: origin("cors.client_origin_url", &raw.cors.client_origin_url)?,
     };
 
-    let auth = validate_auth(raw.auth)?;
+    let dev_issuer = dev_issuer(environment, &raw.auth, raw.dev_issuer)?;
+    let mut raw_auth = raw.auth;
+    if let Some(dev) = &dev_issuer {
+        raw_auth.issuer = dev.issuer_url.clone();
+        if raw_auth.jwks_uri.trim().is_empty() {
+            // Fetched over loopback by address: no name resolution, no IPv6 surprise.
+            raw_auth.jwks_uri = format!("http://127.0.0.1:{}/.well-known/jwks.json", dev.port);
+        }
+        if raw_auth.audience.trim().is_empty() {
+            raw_auth.audience = dev.audience.clone();
+        }
+    }
+    let auth = validate_auth(raw_auth)?;
+    let dev_issuer = dev_issuer.map(|dev| DevIssuerSettings {
+        audience: auth.audience.clone(),
+        ..dev
+    });
     let jwks = JwksSettings {
         refresh_interval: seconds("jwks.refresh_interval_secs", raw.jwks.refresh_interval_secs)?,
         fetch_timeout: seconds("jwks.fetch_timeout_secs", raw.jwks.fetch_timeout_secs)?,
@@ -281,7 +336,61 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         cors,
         auth,
         jwks,
+        dev_issuer,
     })
+}
+
+/// The development issuer runs only in the local profile, only when enabled, and only when no
+/// real issuer (`auth.domain` or `auth.issuer`) is configured. Production never runs it.
+fn dev_issuer(
+    environment: Environment,
+    auth: &RawAuth,
+    raw: RawDevIssuer,
+) -> Result<Option<DevIssuerSettings>, SettingsError> {
+    let issuer_configured = !auth.domain.trim().is_empty() || !auth.issuer.trim().is_empty();
+    if environment != Environment::Local || !raw.enabled || issuer_configured {
+        return Ok(None);
+    }
+    let port = u16::try_from(raw.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| {
+            SettingsError::new(
+                "dev_issuer.port",
+                format!("{} is not a port (1 to 65535)", raw.port),
+            )
+        })?;
+    if raw.clients.is_empty() {
+        return Err(SettingsError::new("dev_issuer.clients", "lists no client"));
+    }
+    let mut clients: Vec<Client> = Vec::with_capacity(raw.clients.len());
+    for client in raw.clients {
+        if client.client_id.is_empty() || client.client_secret.is_empty() {
+            return Err(SettingsError::new(
+                "dev_issuer.clients",
+                "every client needs a client_id and a client_secret",
+            ));
+        }
+        if clients.iter().any(|c| c.client_id == client.client_id) {
+            return Err(SettingsError::new(
+                "dev_issuer.clients",
+                format!("client_id {:?} appears twice", client.client_id),
+            ));
+        }
+        clients.push(Client {
+            client_id: client.client_id,
+            client_secret: client.client_secret,
+            permissions: client.permissions,
+        });
+    }
+    Ok(Some(DevIssuerSettings {
+        port,
+        issuer_url: format!("http://localhost:{port}/"),
+        audience: non_empty("dev_issuer.audience", &raw.audience)?.to_owned(),
+        token_lifetime: seconds("dev_issuer.token_lifetime_secs", raw.token_lifetime_secs)?,
+        key_file: PathBuf::from(non_empty("dev_issuer.key_file", &raw.key_file)?),
+        clients,
+    }))
 }
 
 fn validate_auth(raw: RawAuth) -> Result<AuthSettings, SettingsError> {
@@ -551,6 +660,88 @@ mod tests {
     }
 
     #[test]
+    fn a_local_run_without_an_issuer_uses_the_development_issuer() {
+        let s = load(&config_dir(), &env(&[])).unwrap();
+        let dev = s.dev_issuer.expect("dev issuer in the local profile");
+        assert_eq!(dev.port, 6061);
+        assert_eq!(s.auth.issuer, "http://localhost:6061/");
+        assert_eq!(
+            s.auth.jwks_uri,
+            "http://127.0.0.1:6061/.well-known/jwks.json"
+        );
+        assert_eq!(s.auth.audience, "https://hello-world.example.com");
+        assert_eq!(dev.audience, s.auth.audience);
+        assert!(
+            dev.clients
+                .iter()
+                .any(|c| c.permissions.iter().any(|p| p == "read:admin-messages"))
+        );
+        assert!(dev.clients.iter().any(|c| c.permissions.is_empty()));
+    }
+
+    #[test]
+    fn the_development_issuer_follows_its_port_and_the_audience() {
+        let s = load(
+            &config_dir(),
+            &env(&[
+                ("APP__DEV_ISSUER__PORT", "7001"),
+                ("AUTH0_AUDIENCE", "https://api.local"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.auth.issuer, "http://localhost:7001/");
+        assert_eq!(s.dev_issuer.unwrap().audience, "https://api.local");
+    }
+
+    #[test]
+    fn a_configured_tenant_switches_the_development_issuer_off() {
+        let s = load_with(&[]).unwrap();
+        assert!(s.dev_issuer.is_none());
+        let s = load(
+            &config_dir(),
+            &env(&[
+                ("AUTH0_ISSUER", "http://127.0.0.1:9000/"),
+                ("AUTH0_AUDIENCE", "x"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.dev_issuer.is_none());
+        assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+    }
+
+    #[test]
+    fn production_never_starts_the_development_issuer() {
+        let e = error_of(&[
+            ("APP_ENV", "production"),
+            ("APP__DEV_ISSUER__ENABLED", "true"),
+        ]);
+        assert!(
+            e.starts_with("auth.audience") || e.starts_with("auth.domain"),
+            "{e}"
+        );
+        let s = load(
+            &config_dir(),
+            &env(&[
+                ("APP_ENV", "production"),
+                ("APP__DEV_ISSUER__ENABLED", "true"),
+                ("AUTH0_AUDIENCE", "x"),
+                ("AUTH0_ISSUER", "https://issuer.example.com/"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.dev_issuer.is_none());
+    }
+
+    #[test]
+    fn the_development_issuer_can_be_switched_off() {
+        let e = error_of(&[
+            ("APP__DEV_ISSUER__ENABLED", "false"),
+            ("AUTH0_AUDIENCE", "x"),
+        ]);
+        assert!(e.starts_with("auth.domain"), "{e}");
+    }
+
+    #[test]
     fn missing_audience_names_the_key() {
         let e = error_of(&[("AUTH0_DOMAIN", "example.us.auth0.com")]);
         assert!(
@@ -561,7 +752,7 @@ mod tests {
 
     #[test]
     fn missing_domain_and_issuer_names_the_key() {
-        let e = error_of(&[("AUTH0_AUDIENCE", "x")]);
+        let e = error_of(&[("AUTH0_AUDIENCE", "x"), ("APP_ENV", "production")]);
         assert!(e.starts_with("auth.domain (AUTH0_DOMAIN"), "{e}");
     }
 

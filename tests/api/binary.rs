@@ -14,7 +14,7 @@ use crate::helpers::{AUDIENCE, key, now, send};
 const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
 
 /// A command for the binary with a clean environment, run in an empty directory.
-fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
+pub fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env_clear()
@@ -23,7 +23,7 @@ fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     command
 }
 
-fn empty_dir(name: &str) -> PathBuf {
+pub fn empty_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hello-world-api-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -59,7 +59,10 @@ fn missing_audience_exits_non_zero_naming_the_key() {
 #[test]
 fn missing_domain_exits_non_zero_naming_the_key() {
     let dir = empty_dir("no-domain");
-    let output = run(&dir, &[("AUTH0_AUDIENCE", AUDIENCE)]);
+    let output = run(
+        &dir,
+        &[("AUTH0_AUDIENCE", AUDIENCE), ("APP_ENV", "production")],
+    );
     assert_config_error(&output, "auth.domain (AUTH0_DOMAIN or APP__AUTH__DOMAIN)");
 }
 
@@ -108,7 +111,7 @@ fn dotenv_file_is_read_and_the_process_environment_wins() {
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -117,7 +120,7 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -125,7 +128,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
     let child = command(dir, env)
         .env("PORT", port.to_string())
         .stdin(Stdio::null())
@@ -134,11 +145,7 @@ fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
         .spawn()
         .unwrap();
     let running = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "binary did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_for_port(port);
     running
 }
 

@@ -152,7 +152,14 @@ impl Reply {
 }
 
 pub async fn send(request: ClientRequest) -> Reply {
-    let mut response = request.send().await.expect("request");
+    reply(request.send()).await
+}
+
+/// Awaits a sent request (`send`, `send_form`, `send_json`) and reads its answer.
+pub async fn reply(
+    sent: impl std::future::Future<Output = Result<awc::ClientResponse, awc::error::SendRequestError>>,
+) -> Reply {
+    let mut response = sent.await.expect("request");
     let raw = response.body().limit(1 << 20).await.expect("body").to_vec();
     Reply {
         status: response.status().as_u16(),

@@ -4,6 +4,7 @@
 mod binary;
 mod contract;
 mod cors_and_headers;
+mod dev_issuer;
 mod helpers;
 mod key_refresh;
 mod validation;

@@ -1,0 +1,497 @@
+//! The development issuer: its endpoints in process, and `make run`'s whole flow through the
+//! real binary with no Auth0 variables.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hello_world_api::issuer::{Client, Issuer, TokenPolicy, load_or_create_key};
+use serde_json::{Value, json};
+
+use crate::binary::{command, empty_dir, free_port, start, wait_for_port};
+use crate::helpers::{Reply, key, now, reply, send};
+
+const DEV_AUDIENCE: &str = "https://hello-world.example.com";
+
+struct DevIssuer {
+    url: String,
+    client: awc::Client,
+}
+
+impl DevIssuer {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let clients = vec![
+            Client {
+                client_id: "admin".into(),
+                client_secret: "admin-secret".into(),
+                permissions: vec!["read:admin-messages".into()],
+            },
+            Client {
+                client_id: "user".into(),
+                client_secret: "user-secret".into(),
+                permissions: vec![],
+            },
+        ];
+        let policy = TokenPolicy {
+            issuer_url: url.clone(),
+            audience: DEV_AUDIENCE.into(),
+            lifetime: Duration::from_secs(86_400),
+            clients,
+        };
+        Issuer::with_token_endpoint(key(0), policy)
+            .serve(listener)
+            .unwrap();
+        Self {
+            url,
+            client: awc::Client::default(),
+        }
+    }
+
+    fn token_request(&self) -> awc::ClientRequest {
+        self.client.post(format!("{}oauth/token", self.url))
+    }
+
+    async fn form(&self, pairs: &[(&str, &str)]) -> Reply {
+        reply(self.token_request().send_form(&pairs)).await
+    }
+}
+
+fn credentials<'a>(id: &'a str, secret: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+        ("audience", DEV_AUDIENCE),
+    ]
+}
+
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn assert_oauth_error(reply: &Reply, status: u16, error: &str) {
+    assert_eq!(reply.status, status, "{reply:?}");
+    assert_eq!(reply.body["error"], error, "{reply:?}");
+    assert!(reply.body["error_description"].is_string(), "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+}
+
+#[actix_web::test]
+async fn token_endpoint_issues_auth0_shaped_tokens_for_a_form_request() {
+    let issuer = DevIssuer::start();
+    let reply = issuer.form(&credentials("admin", "admin-secret")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = reply.body.as_object().unwrap();
+    let mut members: Vec<&str> = body.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["access_token", "expires_in", "token_type"]);
+    assert_eq!(reply.body["expires_in"], 86_400);
+    assert_eq!(reply.body["token_type"], "Bearer");
+
+    let token = reply.body["access_token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], "test-key-0");
+    let claims = payload(token);
+    assert_eq!(claims["iss"], issuer.url);
+    assert_eq!(claims["aud"], DEV_AUDIENCE);
+    assert_eq!(claims["sub"], "admin@clients");
+    assert_eq!(claims["gty"], "client-credentials");
+    assert_eq!(claims["permissions"], json!(["read:admin-messages"]));
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!(iat.abs_diff(now()) < 5);
+    assert_eq!(claims["exp"].as_u64().unwrap(), iat + 86_400);
+}
+
+#[actix_web::test]
+async fn token_endpoint_accepts_json_and_http_basic_client_authentication() {
+    let issuer = DevIssuer::start();
+    let json_reply = send(issuer.token_request().content_type("application/json")).await;
+    assert_oauth_error(&json_reply, 400, "invalid_request");
+    let json_reply = reply(issuer.token_request().send_json(&json!({
+        "grant_type": "client_credentials",
+        "client_id": "user",
+        "client_secret": "user-secret",
+        "audience": DEV_AUDIENCE,
+    })))
+    .await;
+    assert_eq!(json_reply.status, 200, "{json_reply:?}");
+    assert_eq!(
+        payload(json_reply.body["access_token"].as_str().unwrap())["permissions"],
+        json!([])
+    );
+
+    let basic = format!("Basic {}", STANDARD.encode("user:user-secret"));
+    let basic_reply = reply(
+        issuer
+            .token_request()
+            .insert_header(("Authorization", basic.as_str()))
+            .send_form(&[
+                ("grant_type", "client_credentials"),
+                ("audience", DEV_AUDIENCE),
+            ]),
+    )
+    .await;
+    assert_eq!(basic_reply.status, 200, "{basic_reply:?}");
+    assert_eq!(
+        payload(basic_reply.body["access_token"].as_str().unwrap())["sub"],
+        "user@clients"
+    );
+
+    let both = reply(
+        issuer
+            .token_request()
+            .insert_header(("Authorization", basic.as_str()))
+            .send_form(&credentials("user", "user-secret")),
+    )
+    .await;
+    assert_oauth_error(&both, 400, "invalid_request");
+}
+
+#[actix_web::test]
+async fn token_endpoint_refuses_wrong_clients_secrets_grants_and_audiences() {
+    let issuer = DevIssuer::start();
+    for (pairs, status, error) in [
+        (credentials("admin", "wrong"), 401, "invalid_client"),
+        (credentials("admin", ""), 401, "invalid_client"),
+        (credentials("nobody", "admin-secret"), 401, "invalid_client"),
+        (credentials("user", "admin-secret"), 401, "invalid_client"),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("audience", DEV_AUDIENCE),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("client_id", "admin"),
+                ("client_secret", "admin-secret"),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("client_id", "admin"), ("client_secret", "admin-secret")],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "admin"),
+                ("client_secret", "admin-secret"),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "admin"),
+                ("client_secret", "admin-secret"),
+                ("audience", "https://other-api.example.com"),
+            ],
+            400,
+            "invalid_target",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("grant_type", "client_credentials"),
+            ],
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let reply = issuer.form(&pairs).await;
+        assert_oauth_error(&reply, status, error);
+        if status == 401 {
+            assert_eq!(
+                reply.header("www-authenticate"),
+                Some(r#"Basic realm="dev-issuer""#)
+            );
+        }
+    }
+    let plain = send(issuer.token_request().content_type("text/plain")).await;
+    assert_oauth_error(&plain, 400, "invalid_request");
+    let bad_json = reply(
+        issuer
+            .token_request()
+            .content_type("application/json")
+            .send_body("{"),
+    )
+    .await;
+    assert_oauth_error(&bad_json, 400, "invalid_request");
+}
+
+#[actix_web::test]
+async fn discovery_document_names_the_issuer_keys_and_token_endpoint() {
+    let issuer = DevIssuer::start();
+    let reply = send(
+        issuer
+            .client
+            .get(format!("{}.well-known/openid-configuration", issuer.url)),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["issuer"], issuer.url);
+    assert_eq!(
+        reply.body["jwks_uri"],
+        format!("{}.well-known/jwks.json", issuer.url)
+    );
+    assert_eq!(
+        reply.body["token_endpoint"],
+        format!("{}oauth/token", issuer.url)
+    );
+    let jwks = send(
+        issuer
+            .client
+            .get(format!("{}.well-known/jwks.json", issuer.url)),
+    )
+    .await;
+    assert_eq!(jwks.body["keys"][0]["kid"], "test-key-0");
+    assert_eq!(jwks.body["keys"][0]["use"], "sig");
+    assert!(
+        jwks.body["keys"][0].get("d").is_none(),
+        "no private parts published"
+    );
+}
+
+#[test]
+fn signing_key_is_created_once_and_kept_private() {
+    let dir = empty_dir("key-file");
+    let path = dir.join(".dev/dev-issuer-key.pem");
+    let first = load_or_create_key(&path).unwrap();
+    let again = load_or_create_key(&path).unwrap();
+    assert_eq!(first.kid(), again.kid(), "the same key after a restart");
+    assert_eq!(first.kid().len(), 43, "an RFC 7638 SHA-256 thumbprint");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::write(&path, "not a key").unwrap();
+    let error = load_or_create_key(&path).unwrap_err().to_string();
+    assert!(error.starts_with("dev_issuer.key_file: "), "{error}");
+}
+
+// --- the binary, as `make run` starts it -------------------------------------------------
+
+fn token_from(output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    token
+}
+
+#[actix_web::test]
+async fn make_run_serves_real_tokens_from_the_development_issuer() {
+    let dir = empty_dir("make-run");
+    let (api_port, issuer_port) = (free_port(), free_port());
+    let issuer_port_text = issuer_port.to_string();
+    let env = [
+        ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
+        ("APP__SERVER__WORKERS", "1"),
+    ];
+    let server = start(&dir, &env, api_port);
+    wait_for_port(issuer_port);
+
+    let client = awc::Client::default();
+    let api = |path: &str| format!("http://127.0.0.1:{api_port}{path}");
+    let token_url = format!("http://127.0.0.1:{issuer_port}/oauth/token");
+    let get_token = |id: &'static str, secret: &'static str| {
+        let request = client.post(token_url.as_str()).send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("audience", DEV_AUDIENCE),
+        ]);
+        async move {
+            let reply = reply(request).await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let admin = get_token("hello-world-admin", "dev-admin-secret").await;
+    let user = get_token("hello-world-user", "dev-user-secret").await;
+    assert_eq!(
+        payload(&admin)["iss"],
+        format!("http://localhost:{issuer_port}/")
+    );
+
+    let public = send(client.get(api("/api/messages/public"))).await;
+    assert_eq!(public.body, json!({"text": "This is a public message."}));
+    for token in [&admin, &user] {
+        let protected = send(
+            client
+                .get(api("/api/messages/protected"))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(
+            protected.body,
+            json!({"text": "This is a protected message."})
+        );
+    }
+    let admin_reply = send(client.get(api("/api/messages/admin")).bearer_auth(&admin)).await;
+    assert_eq!(
+        admin_reply.body,
+        json!({"text": "This is an admin message."})
+    );
+    let forbidden = send(client.get(api("/api/messages/admin")).bearer_auth(&user)).await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(forbidden.message(), "Permission denied");
+
+    let wrong = reply(client.post(token_url.as_str()).send_form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "hello-world-admin"),
+        ("client_secret", "guess"),
+        ("audience", DEV_AUDIENCE),
+    ]))
+    .await;
+    assert_oauth_error(&wrong, 401, "invalid_client");
+
+    // `make token` asks the running issuer; the first client is the admin.
+    let made = token_from(
+        command(&dir, &env)
+            .arg("token")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(payload(&made)["sub"], "hello-world-admin@clients");
+    let made_user = token_from(
+        command(&dir, &env)
+            .args(["token", "hello-world-user"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    let forbidden = send(
+        client
+            .get(api("/api/messages/admin"))
+            .bearer_auth(&made_user),
+    )
+    .await;
+    assert_eq!(forbidden.status, 403);
+
+    // The key is kept in .dev/: a restarted server accepts the tokens it issued before.
+    drop(server);
+    assert!(dir.join(".dev/dev-issuer-key.pem").is_file());
+    let _server = start(&dir, &env, api_port);
+    wait_for_port(issuer_port);
+    // A new client: the old one's pooled connections died with the first server.
+    let after_restart = send(
+        awc::Client::default()
+            .get(api("/api/messages/admin"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(after_restart.status, 200, "{after_restart:?}");
+}
+
+#[test]
+fn token_command_names_the_problem_when_no_issuer_runs() {
+    let dir = empty_dir("token-no-issuer");
+    let port = free_port().to_string();
+    let output = command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
+        .args(["token", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no client \"nobody\""), "{stderr}");
+
+    let output = command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
+        .arg("token")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("start the API with `make run` first"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_api_and_the_development_issuer_together() {
+    let dir = empty_dir("ctrl-c");
+    let (api_port, issuer_port) = (free_port(), free_port());
+    let issuer_port_text = issuer_port.to_string();
+    let mut server = start(
+        &dir,
+        &[("APP__DEV_ISSUER__PORT", issuer_port_text.as_str())],
+        api_port,
+    );
+    wait_for_port(issuer_port);
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(("127.0.0.1", api_port)).is_err());
+    assert!(TcpStream::connect(("127.0.0.1", issuer_port)).is_err());
+}
+
+#[test]
+fn production_profile_never_starts_the_development_issuer() {
+    let dir = empty_dir("production");
+    let (api_port, issuer_port) = (free_port(), free_port());
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let issuer_port_text = issuer_port.to_string();
+    let env = [
+        ("APP_ENV", "production"),
+        ("HOST", "127.0.0.1"),
+        ("AUTH0_ISSUER", dead.as_str()),
+        ("AUTH0_AUDIENCE", DEV_AUDIENCE),
+        ("APP__DEV_ISSUER__ENABLED", "true"),
+        ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
+    ];
+    let _server = start(&dir, &env, api_port);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(("127.0.0.1", issuer_port)).is_err(),
+        "dev issuer listening"
+    );
+    assert!(!dir.join(".dev").exists(), "dev issuer key created");
+
+    // Without an issuer, production refuses to start instead of falling back to it.
+    let output = command(
+        &dir,
+        &[
+            ("APP_ENV", "production"),
+            ("APP__DEV_ISSUER__ENABLED", "true"),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.audience"));
+}
