@@ -315,7 +315,11 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
     let jwks = JwksSettings {
         refresh_interval: seconds("jwks.refresh_interval_secs", raw.jwks.refresh_interval_secs)?,
         fetch_timeout: seconds("jwks.fetch_timeout_secs", raw.jwks.fetch_timeout_secs)?,
-        max_response_bytes: positive("jwks.max_response_bytes", raw.jwks.max_response_bytes)?,
+        max_response_bytes: at_most(
+            "jwks.max_response_bytes",
+            positive("jwks.max_response_bytes", raw.jwks.max_response_bytes)?,
+            64 << 20,
+        )?,
         unknown_kid_cooldown: seconds_or_zero(
             "jwks.unknown_kid_cooldown_secs",
             raw.jwks.unknown_kid_cooldown_secs,
@@ -470,7 +474,11 @@ fn validate_auth(raw: RawAuth) -> Result<AuthSettings, SettingsError> {
         .ok_or_else(|| {
             SettingsError::new("auth.leeway_secs", "must be between 0 and 300 seconds")
         })?;
-    let max_token_bytes = positive("auth.max_token_bytes", raw.max_token_bytes)?;
+    let max_token_bytes = at_most(
+        "auth.max_token_bytes",
+        positive("auth.max_token_bytes", raw.max_token_bytes)?,
+        64 << 10,
+    )?;
 
     Ok(AuthSettings {
         issuer,
@@ -496,6 +504,16 @@ fn positive(key: &str, value: i64) -> Result<usize, SettingsError> {
         .ok_or_else(|| SettingsError::new(key, format!("{value} must be a positive number")))
 }
 
+fn at_most(key: &str, value: usize, max: usize) -> Result<usize, SettingsError> {
+    if value > max {
+        return Err(SettingsError::new(
+            key,
+            format!("{value} is more than {max}"),
+        ));
+    }
+    Ok(value)
+}
+
 fn seconds(key: &str, value: f64) -> Result<Duration, SettingsError> {
     seconds_or_zero(key, value).and_then(|d| {
         if d.is_zero() {
@@ -506,7 +524,16 @@ fn seconds(key: &str, value: f64) -> Result<Duration, SettingsError> {
     })
 }
 
+/// Every duration is bounded, so no deadline computed from one can overflow.
+const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
 fn seconds_or_zero(key: &str, value: f64) -> Result<Duration, SettingsError> {
+    if !(0.0..=MAX_SECONDS).contains(&value) {
+        return Err(SettingsError::new(
+            key,
+            format!("{value} is not a number of seconds between 0 and {MAX_SECONDS}"),
+        ));
+    }
     Duration::try_from_secs_f64(value)
         .map_err(|_| SettingsError::new(key, format!("{value} is not a number of seconds")))
 }
@@ -833,6 +860,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("prot"), "{e}");
+    }
+
+    #[test]
+    fn durations_and_sizes_are_bounded() {
+        for (name, value, key) in [
+            (
+                "APP__JWKS__REFRESH_INTERVAL_SECS",
+                "1e19",
+                "jwks.refresh_interval_secs",
+            ),
+            ("APP__JWKS__RETRY_MAX_SECS", "700000", "jwks.retry_max_secs"),
+            (
+                "APP__JWKS__FETCH_TIMEOUT_SECS",
+                "-1",
+                "jwks.fetch_timeout_secs",
+            ),
+            (
+                "APP__JWKS__FETCH_TIMEOUT_SECS",
+                "NaN",
+                "jwks.fetch_timeout_secs",
+            ),
+            (
+                "APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS",
+                "inf",
+                "jwks.unknown_kid_cooldown_secs",
+            ),
+            (
+                "APP__JWKS__MAX_RESPONSE_BYTES",
+                "1000000000",
+                "jwks.max_response_bytes",
+            ),
+            ("APP__AUTH__MAX_TOKEN_BYTES", "0", "auth.max_token_bytes"),
+        ] {
+            let e = load_with(&[(name, value)]).unwrap_err().to_string();
+            assert!(e.starts_with(key), "{name}={value}: {e}");
+        }
     }
 
     #[test]

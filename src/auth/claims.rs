@@ -69,7 +69,8 @@ pub struct Claims {
     /// Auth0's RBAC permissions. Kept raw: a non-array is not an error, it grants nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Value>,
-    #[serde(flatten)]
+    /// Every other claim. Duplicate names are refused here too, as for the registered ones.
+    #[serde(flatten, deserialize_with = "crate::auth::json::strict_map")]
     pub extra: Map<String, Value>,
 }
 
@@ -152,6 +153,17 @@ mod tests {
                 .unwrap()
                 .has_permission("read:admin-messages")
         );
+    }
+
+    #[test]
+    fn duplicate_claims_are_refused_registered_or_not() {
+        for text in [
+            r#"{"iss":"a","aud":"b","exp":1,"aud":"c"}"#,
+            r#"{"iss":"a","aud":"b","exp":1,"scope":"read","scope":"admin"}"#,
+            r#"{"iss":"a","aud":"b","exp":1,"permissions":[],"permissions":["read:admin-messages"]}"#,
+        ] {
+            assert!(serde_json::from_str::<Claims>(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod bearer;
 pub mod claims;
 pub mod extractor;
+pub mod json;
 pub mod keys;
 pub mod store;
 pub mod validator;

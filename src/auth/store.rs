@@ -202,7 +202,10 @@ impl JwksStore {
 
     async fn wait_for(&self, mut done: watch::Receiver<u64>) {
         // The fetch has its own timeout; the margin only guards against a refresher that died.
-        let limit = self.settings.fetch_timeout + Duration::from_secs(1);
+        let limit = self
+            .settings
+            .fetch_timeout
+            .saturating_add(Duration::from_secs(1));
         let _ = tokio::time::timeout(limit, done.changed()).await;
     }
 
@@ -210,7 +213,11 @@ impl JwksStore {
         let client = awc::Client::builder()
             .disable_redirects()
             // Our own timeout below covers the whole fetch, body included; awc's only backs it up.
-            .timeout(self.settings.fetch_timeout + Duration::from_secs(1))
+            .timeout(
+                self.settings
+                    .fetch_timeout
+                    .saturating_add(Duration::from_secs(1)),
+            )
             .add_default_header((
                 header::USER_AGENT,
                 concat!("hello-world-api/", env!("CARGO_PKG_VERSION")),
@@ -234,7 +241,11 @@ impl JwksStore {
                 }
             }
             let outcome = self.fetch(&client).await;
-            deadline = tokio::time::Instant::now() + self.complete(outcome);
+            let delay = self.complete(outcome);
+            let now = tokio::time::Instant::now();
+            deadline = now
+                .checked_add(delay)
+                .unwrap_or(now + Duration::from_secs(86_400));
         }
     }
 
@@ -306,9 +317,11 @@ impl JwksStore {
             }
         };
         state.in_flight = false;
-        state.next_attempt = Some(now + delay);
-        drop(state);
+        state.next_attempt = now.checked_add(delay);
+        // Counted before the lock is released: a request that starts the next attempt after
+        // this point subscribes to the new count and so waits for its own attempt.
         self.attempts.send_modify(|n| *n += 1);
+        drop(state);
         delay
     }
 }

@@ -10,10 +10,12 @@ use std::str::FromStr;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Header, Validation};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::auth::claims::Claims;
+use crate::auth::json::StrictObject;
 use crate::auth::keys::VerificationKey;
 use crate::error::Rejection;
 use crate::settings::AuthSettings;
@@ -25,37 +27,38 @@ pub struct TokenHeader {
     pub kid: String,
 }
 
-/// The header members we act on. Other members, including the key-carrying `jku`, `jwk`,
-/// `x5u` and `x5c`, are never read: keys come only from the configured JWKS.
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
-}
-
 /// Checks tokens against one issuer, audience and algorithm list. Built once at start-up.
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
-    validation: Validation,
+    algorithms: Vec<Algorithm>,
+    /// One `Validation` per key family in the allow-list: jsonwebtoken refuses a key unless
+    /// every algorithm of the `Validation` belongs to the key's family.
+    validations: Vec<(AlgorithmFamily, Validation)>,
     max_token_bytes: usize,
 }
 
 impl TokenValidator {
     pub fn new(settings: &AuthSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = settings.algorithms.clone();
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.leeway = settings.leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
+        let mut validations: Vec<(AlgorithmFamily, Validation)> = Vec::new();
+        for algorithm in &settings.algorithms {
+            let family = algorithm.family();
+            if let Some((_, validation)) = validations.iter_mut().find(|(f, _)| *f == family) {
+                validation.algorithms.push(*algorithm);
+                continue;
+            }
+            let mut validation = Validation::new(*algorithm);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.set_issuer(&[&settings.issuer]);
+            validation.set_audience(&[&settings.audience]);
+            validation.leeway = settings.leeway.as_secs();
+            validation.validate_exp = true;
+            validation.validate_nbf = true;
+            validation.validate_aud = true;
+            validations.push((family, validation));
+        }
         Self {
-            validation,
+            algorithms: settings.algorithms.clone(),
+            validations,
             max_token_bytes: settings.max_token_bytes,
         }
     }
@@ -83,20 +86,32 @@ impl TokenValidator {
         let header = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| Rejection::Malformed)?;
-        let header: RawHeader =
+        // Only `alg`, `kid` and `crit` are acted on. The key-carrying `jku`, `jwk`, `x5u` and
+        // `x5c` are never read: keys come only from the configured JWKS.
+        let StrictObject(members) =
             serde_json::from_slice(&header).map_err(|_| Rejection::Malformed)?;
-        let alg = Algorithm::from_str(&header.alg).map_err(|_| Rejection::AlgorithmNotAllowed)?;
-        if !self.validation.algorithms.contains(&alg) {
+        let alg = match members.get("alg") {
+            Some(Value::String(name)) => {
+                Algorithm::from_str(name).map_err(|_| Rejection::AlgorithmNotAllowed)?
+            }
+            _ => return Err(Rejection::Malformed),
+        };
+        if !self.algorithms.contains(&alg) {
             return Err(Rejection::AlgorithmNotAllowed);
         }
-        // We understand no JWS extension, so any `crit` is one we must refuse (RFC 7515 §4.1.11).
-        if header.crit.is_some() {
+        // We understand no JWS extension, so any `crit`, even `null`, is refused (RFC 7515 §4.1.11).
+        if members.contains_key("crit") {
             return Err(Rejection::UnsupportedCritical);
         }
-        match header.kid {
-            Some(kid) if !kid.is_empty() => Ok(TokenHeader { alg, kid }),
-            _ => Err(Rejection::MissingKeyId),
-        }
+        let kid = match members.get("kid") {
+            Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
+            None | Some(Value::String(_)) => return Err(Rejection::MissingKeyId),
+            Some(_) => return Err(Rejection::Malformed),
+        };
+        // jsonwebtoken parses the header again; make sure it can, so that a parse error it
+        // reports later can only be about the claims.
+        Header::deserialize(&Value::Object(members)).map_err(|_| Rejection::Malformed)?;
+        Ok(TokenHeader { alg, kid })
     }
 
     /// Signature and claims, with the key the header's `kid` selected.
@@ -109,7 +124,10 @@ impl TokenValidator {
         if key.algorithm.is_some_and(|a| a != header.alg) || key.family != header.alg.family() {
             return Err(Rejection::AlgorithmMismatch);
         }
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+        let Some((_, validation)) = self.validations.iter().find(|(f, _)| *f == key.family) else {
+            return Err(Rejection::AlgorithmMismatch);
+        };
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map(|data| data.claims)
             .map_err(|e| rejection(e.kind()))
     }

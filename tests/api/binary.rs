@@ -136,12 +136,14 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
+/// Starts the binary on `port`, its log going to `server.log` in `dir`.
 pub fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
     let child = command(dir, env)
         .env("PORT", port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let running = Running(child);
@@ -221,4 +223,41 @@ async fn binary_listens_while_the_issuer_is_unreachable() {
     .await;
     assert_eq!(protected.status, 503, "{protected:?}");
     assert!(protected.header("retry-after").is_some());
+
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let expected = format!("fetching signing keys from {issuer_url}.well-known/jwks.json failed");
+    assert!(log.contains(&expected), "the log names the URL: {log}");
+    assert!(!log.contains(&token), "a token reached the log");
+}
+
+#[actix_web::test]
+async fn rust_log_sets_the_log_level() {
+    let issuer_url = format!("http://127.0.0.1:{}/", free_port());
+    let env = [
+        ("AUTH0_ISSUER", issuer_url.as_str()),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+    ];
+    for (level, info_expected) in [(None, true), (Some("warn"), false)] {
+        let dir = empty_dir(&format!("rust-log-{info_expected}"));
+        let port = free_port();
+        let mut env = env.to_vec();
+        if let Some(level) = level {
+            env.push(("RUST_LOG", level));
+        }
+        let server = start(&dir, &env, port);
+        let reply =
+            send(awc::Client::default().get(format!("http://127.0.0.1:{port}/api/public"))).await;
+        assert_eq!(reply.status, 200);
+        drop(server);
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+        assert_eq!(
+            log.contains(" INFO "),
+            info_expected,
+            "RUST_LOG={level:?}: {log}"
+        );
+        assert!(
+            log.contains(" ERROR "),
+            "errors are logged at any level: {log}"
+        );
+    }
 }

@@ -232,3 +232,27 @@ async fn every_answer_is_json() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_fault_of_ours_answers_500_json() {
+    // An app assembled without the Authenticator in its data is our bug, not the client's.
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(hello_world_api::routes::configure),
+    )
+    .await;
+    let request = actix_web::test::TestRequest::get()
+        .uri("/api/messages/protected")
+        .insert_header(("Authorization", "Bearer a.b.c"))
+        .to_request();
+    let response = actix_web::test::call_service(&app, request).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/json"
+    );
+    let body = actix_web::test::read_body(response).await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        json!({"message": "Internal server error"})
+    );
+}

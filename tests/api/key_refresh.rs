@@ -297,3 +297,35 @@ async fn keys_are_refreshed_periodically() {
     );
     assert!(app.fetches() >= 3);
 }
+
+#[actix_web::test]
+async fn unknown_kid_flood_during_an_outage_causes_at_most_one_fetch_per_cooldown() {
+    let app = TestApp::builder()
+        .issuer_behaviour(JwksBehaviour::Fail(500))
+        .env("APP__JWKS__RETRY_INITIAL_SECS", "60")
+        .env("APP__JWKS__RETRY_MAX_SECS", "60")
+        .spawn()
+        .await;
+    app.keys.wait_for_attempts(1).await;
+    let tokens: Vec<String> = (0..30)
+        .map(|i| {
+            crate::helpers::key_as(2, &format!("outage-{i}"))
+                .sign(&app.claims())
+                .unwrap()
+        })
+        .collect();
+    for round in 0..2 {
+        let replies = join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
+        for reply in &replies {
+            assert_eq!(reply.status, 503, "{reply:?}");
+        }
+        assert_eq!(
+            app.fetches(),
+            1,
+            "round {round}: within the cooldown of the start-up fetch"
+        );
+    }
+    app.pass_cooldown();
+    join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
+    assert_eq!(app.fetches(), 2, "one fetch for the whole flood");
+}

@@ -205,6 +205,8 @@ async fn algorithm_must_match_the_key() {
         .env("APP__AUTH__ALGORITHMS", "RS256,RS512,ES256")
         .spawn()
         .await;
+    // Several key families in the allow-list do not get in the way of a valid token.
+    accepted(&app, &app.token()).await;
     // The JWK declares RS256: an RS512 signature by the same key is refused.
     let mut header = Header::new(Algorithm::RS512);
     header.kid = Some("test-key-0".into());
@@ -355,6 +357,7 @@ async fn critical_header_extensions_are_refused() {
         json!({"alg": "RS256", "kid": "test-key-0", "crit": ["exp"], "exp": 1}),
         json!({"alg": "RS256", "kid": "test-key-0", "crit": ["b64"], "b64": false}),
         json!({"alg": "RS256", "kid": "test-key-0", "crit": []}),
+        json!({"alg": "RS256", "kid": "test-key-0", "crit": null}),
     ] {
         let token = forge(
             &header.to_string(),
@@ -369,9 +372,33 @@ async fn critical_header_extensions_are_refused() {
 #[actix_web::test]
 async fn duplicate_header_members_are_refused() {
     let app = spawn_app().await;
-    let header = r#"{"alg":"RS256","alg":"none","kid":"test-key-0"}"#;
-    let token = forge(header, &app.claims().to_string(), &key(0), Algorithm::RS256);
-    refused(&app, &token, "malformed token").await;
+    for header in [
+        r#"{"alg":"RS256","alg":"none","kid":"test-key-0"}"#,
+        r#"{"alg":"RS256","kid":"test-key-0","kid":"other"}"#,
+        r#"{"alg":"RS256","kid":"test-key-0","typ":"JWT","typ":"at+jwt"}"#,
+        r#"{"alg":"RS256","kid":"test-key-0","foo":1,"foo":2}"#,
+    ] {
+        let token = forge(header, &app.claims().to_string(), &key(0), Algorithm::RS256);
+        refused(&app, &token, "malformed token").await;
+    }
+}
+
+#[actix_web::test]
+async fn standard_header_members_of_the_wrong_type_are_a_malformed_token() {
+    let app = spawn_app().await;
+    for header in [
+        json!({"alg": "RS256", "kid": "test-key-0", "typ": 5}),
+        json!({"alg": "RS256", "kid": "test-key-0", "jwk": "not a key"}),
+        json!({"alg": "RS256", "kid": "test-key-0", "x5c": "not a chain"}),
+    ] {
+        let token = forge(
+            &header.to_string(),
+            &app.claims().to_string(),
+            &key(0),
+            Algorithm::RS256,
+        );
+        refused(&app, &token, "malformed token").await;
+    }
 }
 
 // --- tampering and malformed tokens ------------------------------------------------------------
