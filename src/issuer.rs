@@ -186,6 +186,7 @@ struct IssuerState {
     extra_entries: RwLock<Vec<Value>>,
     behaviour: Mutex<JwksBehaviour>,
     delay: Mutex<Duration>,
+    cache_control: Mutex<Option<String>>,
     jwks_fetches: AtomicU64,
 }
 
@@ -227,6 +228,7 @@ impl Issuer {
                 extra_entries: RwLock::new(Vec::new()),
                 behaviour: Mutex::new(JwksBehaviour::Serve),
                 delay: Mutex::new(Duration::ZERO),
+                cache_control: Mutex::new(None),
                 jwks_fetches: AtomicU64::new(0),
             }),
         }
@@ -284,6 +286,11 @@ impl Issuer {
         *lock(&self.state.delay) = delay;
     }
 
+    /// Sends this `Cache-Control` with the JWKS.
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *lock(&self.state.cache_control) = value.map(str::to_owned);
+    }
+
     /// How many times the JWKS was requested.
     pub fn jwks_fetches(&self) -> u64 {
         self.state.jwks_fetches.load(Ordering::SeqCst)
@@ -327,7 +334,13 @@ async fn jwks_endpoint(issuer: web::Data<Issuer>) -> HttpResponse {
     }
     let behaviour = *lock(&issuer.state.behaviour);
     match behaviour {
-        JwksBehaviour::Serve => HttpResponse::Ok().json(issuer.jwks()),
+        JwksBehaviour::Serve => {
+            let mut response = HttpResponse::Ok();
+            if let Some(value) = lock(&issuer.state.cache_control).clone() {
+                response.insert_header((header::CACHE_CONTROL, value));
+            }
+            response.json(issuer.jwks())
+        }
         JwksBehaviour::Fail(status) => {
             HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY))
                 .json(json!({"error": "temporarily_unavailable"}))

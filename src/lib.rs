@@ -8,6 +8,8 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod issuer;
+pub mod metrics;
+pub mod request_id;
 pub mod routes;
 pub mod settings;
 pub mod startup;

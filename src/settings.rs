@@ -50,6 +50,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub auth: AuthSettings,
     pub jwks: JwksSettings,
+    pub metrics: MetricsSettings,
     /// The development issuer to start, when this is a local run with no issuer configured.
     pub dev_issuer: Option<DevIssuerSettings>,
 }
@@ -61,6 +62,14 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; never 0.
     pub workers: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `None` when metrics are switched off.
+    pub address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +103,11 @@ pub struct JwksSettings {
     pub unknown_kid_cooldown: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Keys are used at most this long after the last successful fetch.
+    pub max_stale: Duration,
+    /// Bounds for a `Cache-Control: max-age` the issuer sends.
+    pub min_refresh_interval: Duration,
+    pub max_refresh_interval: Duration,
 }
 
 /// The development issuer: a stand-in for an Auth0 tenant on loopback.
@@ -147,7 +161,15 @@ struct Raw {
     cors: RawCors,
     auth: RawAuth,
     jwks: RawJwks,
+    metrics: RawMetrics,
     dev_issuer: RawDevIssuer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: bool,
+    address: String,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +197,7 @@ struct RawServer {
     host: String,
     port: i64,
     workers: i64,
+    shutdown_timeout_secs: f64,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +227,9 @@ struct RawJwks {
     unknown_kid_cooldown_secs: f64,
     retry_initial_secs: f64,
     retry_max_secs: f64,
+    max_stale_secs: f64,
+    min_refresh_interval_secs: f64,
+    max_refresh_interval_secs: f64,
 }
 
 /// Loads and validates the settings from `config_dir` and the variables in `env`.
@@ -289,6 +315,22 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
                 SettingsError::new("server.workers", "must be 0 (one per core) or more")
             })?,
         },
+        shutdown_timeout: seconds_or_zero(
+            "server.shutdown_timeout_secs",
+            raw.server.shutdown_timeout_secs,
+        )?,
+    };
+    let metrics = MetricsSettings {
+        address: if raw.metrics.enabled {
+            Some(raw.metrics.address.trim().parse().map_err(|_| {
+                SettingsError::new(
+                    "metrics.address",
+                    format!("{:?} is not an IP:port address", raw.metrics.address),
+                )
+            })?)
+        } else {
+            None
+        },
     };
 
     let cors = CorsSettings {
@@ -326,7 +368,22 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         )?,
         retry_initial: seconds("jwks.retry_initial_secs", raw.jwks.retry_initial_secs)?,
         retry_max: seconds("jwks.retry_max_secs", raw.jwks.retry_max_secs)?,
+        max_stale: seconds("jwks.max_stale_secs", raw.jwks.max_stale_secs)?,
+        min_refresh_interval: seconds(
+            "jwks.min_refresh_interval_secs",
+            raw.jwks.min_refresh_interval_secs,
+        )?,
+        max_refresh_interval: seconds(
+            "jwks.max_refresh_interval_secs",
+            raw.jwks.max_refresh_interval_secs,
+        )?,
     };
+    if jwks.max_refresh_interval < jwks.min_refresh_interval {
+        return Err(SettingsError::new(
+            "jwks.max_refresh_interval_secs",
+            "must not be smaller than jwks.min_refresh_interval_secs",
+        ));
+    }
     if jwks.retry_max < jwks.retry_initial {
         return Err(SettingsError::new(
             "jwks.retry_max_secs",
@@ -340,6 +397,7 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         cors,
         auth,
         jwks,
+        metrics,
         dev_issuer,
     })
 }
@@ -896,6 +954,31 @@ mod tests {
             let e = load_with(&[(name, value)]).unwrap_err().to_string();
             assert!(e.starts_with(key), "{name}={value}: {e}");
         }
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_by_default_and_can_be_switched_off() {
+        let s = load_with(&[]).unwrap();
+        assert_eq!(s.metrics.address, Some("127.0.0.1:9464".parse().unwrap()));
+        let s = load_with(&[("APP__METRICS__ENABLED", "false")]).unwrap();
+        assert_eq!(s.metrics.address, None);
+        let e = load_with(&[("APP__METRICS__ADDRESS", "localhost")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("metrics.address"), "{e}");
+    }
+
+    #[test]
+    fn outage_and_refresh_bounds_have_safe_defaults() {
+        let s = load_with(&[]).unwrap();
+        assert_eq!(s.jwks.max_stale, Duration::from_secs(86_400));
+        assert_eq!(s.jwks.min_refresh_interval, Duration::from_secs(60));
+        assert_eq!(s.jwks.max_refresh_interval, Duration::from_secs(86_400));
+        assert_eq!(s.server.shutdown_timeout, Duration::from_secs(30));
+        let e = load_with(&[("APP__JWKS__MIN_REFRESH_INTERVAL_SECS", "100000")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("jwks.max_refresh_interval_secs"), "{e}");
     }
 
     #[test]

@@ -3,13 +3,16 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{
+    Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse,
+};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use derive_more::{Display, Error};
 use tokio::task::JoinHandle;
 
@@ -18,6 +21,8 @@ use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorBody, message_for_status, mime_json};
+use crate::metrics::Metrics;
+use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::routes;
 use crate::settings::Settings;
 
@@ -25,6 +30,7 @@ use crate::settings::Settings;
 #[derive(Clone)]
 pub struct AppState {
     pub authenticator: web::Data<Authenticator>,
+    pub metrics: Arc<Metrics>,
     pub allowed_origin: String,
 }
 
@@ -40,15 +46,38 @@ pub fn create_app(
         InitError = (),
     >,
 > {
+    let metrics = state.metrics;
     App::new()
         .app_data(state.authenticator)
         .configure(routes::configure)
         .wrap(cors(&state.allowed_origin))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
+        // Request id and metrics see every answer, the framework's own errors included.
+        .wrap_fn(move |req, service| {
+            let started = Instant::now();
+            let id = RequestId::for_headers(req.headers());
+            req.extensions_mut().insert(id.clone());
+            let method = req.method().clone();
+            let metrics = Arc::clone(&metrics);
+            let answer = service.call(req);
+            async move {
+                let mut response = answer.await?;
+                response
+                    .headers_mut()
+                    .insert(X_REQUEST_ID.clone(), id.header_value());
+                metrics.observe_request(
+                    response.request().match_pattern().as_deref(),
+                    &method,
+                    response.status(),
+                    started.elapsed(),
+                );
+                Ok(response)
+            }
+        })
         // The path only (%U), never the query: a token there must not reach the log.
         .wrap(
-            Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+            Logger::new(r#"%a "%{method}xi %U" %s %b %Dms id=%{x-request-id}o"#)
                 .custom_request_replace("method", |req| req.method().to_string()),
         )
 }
@@ -131,14 +160,21 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+    #[display("metrics.address: cannot listen on {address}: {source}")]
+    MetricsBind {
+        #[error(not(source))]
+        address: String,
+        source: std::io::Error,
+    },
 }
 
-/// A bound, not yet running server with its key refresher.
+/// A bound, not yet running server with its key refresher and metrics listener.
 pub struct Application {
     port: u16,
     server: Server,
     keys: Arc<JwksStore>,
     refresher: JoinHandle<()>,
+    management: Option<(u16, ServerHandle)>,
 }
 
 impl Application {
@@ -166,17 +202,25 @@ impl Application {
             })?
             .port();
 
-        let keys = JwksStore::new(&settings.auth, &settings.jwks, clock);
+        let metrics = Arc::new(Metrics::new());
+        let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
+        let management = match settings.metrics.address {
+            Some(address) => Some(serve_metrics(address, Arc::clone(&keys))?),
+            None => None,
+        };
         let refresher = keys.spawn_refresher();
         let state = AppState {
             authenticator: web::Data::new(Authenticator::new(
                 TokenValidator::new(&settings.auth),
                 Arc::clone(&keys),
+                Arc::clone(&metrics),
             )),
+            metrics,
             allowed_origin: settings.cors.allowed_origin.clone(),
         };
         let server = HttpServer::new(move || create_app(state.clone()))
             .workers(settings.server.workers)
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
             .listen(listener)
             .map_err(|source| StartupError::Bind { address, source })?
             .run();
@@ -193,11 +237,17 @@ impl Application {
             server,
             keys,
             refresher,
+            management,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.management.as_ref().map(|(port, _)| *port)
     }
 
     /// The key store, e.g. to trigger a refresh.
@@ -210,10 +260,52 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops (on SIGINT/SIGTERM or through its handle).
+    /// Serves until the server stops (on SIGINT/SIGTERM or through its handle): it stops
+    /// accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, then
+    /// stops the key refresher and the metrics listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.refresher.abort();
+        if let Some((_, management)) = self.management {
+            management.stop(true).await;
+        }
+        log::info!("stopped");
         result
     }
+}
+
+/// The management listener: `/metrics` only, apart from the public API.
+fn serve_metrics(
+    address: std::net::SocketAddr,
+    keys: Arc<JwksStore>,
+) -> Result<(u16, ServerHandle), StartupError> {
+    let bind_error = |source| StartupError::MetricsBind {
+        address: address.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let server = HttpServer::new(move || {
+        let keys = Arc::clone(&keys);
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let text = keys.render_metrics();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(text)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    log::info!("metrics on http://{address}/metrics");
+    Ok((port, handle))
 }

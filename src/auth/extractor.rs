@@ -17,12 +17,15 @@ use crate::auth::claims::Claims;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
 use crate::error::{ApiError, Rejection};
+use crate::metrics::Metrics;
+use crate::request_id::RequestId;
 
 /// Validates bearer tokens against the key store. Lives in app data, built once at start-up.
 #[derive(Debug)]
 pub struct Authenticator {
     validator: TokenValidator,
     keys: Arc<JwksStore>,
+    metrics: Arc<Metrics>,
 }
 
 /// The outcome of the synchronous part of authentication.
@@ -36,8 +39,12 @@ enum Attempt {
 }
 
 impl Authenticator {
-    pub fn new(validator: TokenValidator, keys: Arc<JwksStore>) -> Self {
-        Self { validator, keys }
+    pub fn new(validator: TokenValidator, keys: Arc<JwksStore>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            validator,
+            keys,
+            metrics,
+        }
     }
 
     pub fn keys(&self) -> &Arc<JwksStore> {
@@ -62,7 +69,7 @@ impl Authenticator {
                     .verify(token, &header, &key)
                     .map_err(ApiError::InvalidToken),
             ),
-            Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys {
+            Lookup::Unknown | Lookup::NoKeys | Lookup::Stale => Attempt::NeedsKeys {
                 token: token.to_owned(),
                 header,
             },
@@ -84,7 +91,7 @@ impl Authenticator {
                 );
                 Err(ApiError::InvalidToken(Rejection::UnknownKey))
             }
-            Lookup::NoKeys => Err(ApiError::KeysUnavailable {
+            Lookup::NoKeys | Lookup::Stale => Err(ApiError::KeysUnavailable {
                 retry_after_secs: self.keys.retry_after_secs(),
             }),
         }
@@ -113,35 +120,43 @@ fn extract<T: 'static>(
         return Either::Left(ready(Err(ApiError::Internal)));
     };
     match auth.attempt(req) {
-        Attempt::Done(result) => Either::Left(ready(
-            result.and_then(finish).inspect_err(|e| log_refusal(req, e)),
-        )),
+        Attempt::Done(result) => Either::Left(ready(record(&auth, req, result.and_then(finish)))),
         Attempt::NeedsKeys { token, header } => {
             let req = req.clone();
             Either::Right(Box::pin(async move {
-                auth.after_refresh(&token, &header)
-                    .await
-                    .and_then(finish)
-                    .inspect_err(|e| log_refusal(&req, e))
+                let result = auth.after_refresh(&token, &header).await.and_then(finish);
+                record(&auth, &req, result)
             }))
         }
     }
 }
 
-/// One line per refused request: the reason, never the token.
-fn log_refusal(req: &HttpRequest, error: &ApiError) {
-    let path = req.path();
-    match error {
-        ApiError::InvalidToken(reason) => log::info!("refused {path}: bad credentials: {reason}"),
-        ApiError::MissingCredentials => log::debug!("refused {path}: no bearer token"),
-        ApiError::InsufficientPermission { required } => {
-            log::info!("refused {path}: token lacks permission {required}")
+/// Counts the decision and logs a refusal: one line with the reason and the request id,
+/// never the token.
+fn record<T>(
+    auth: &Authenticator,
+    req: &HttpRequest,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    auth.metrics.observe_auth(result.as_ref().map(|_| ()));
+    if let Err(error) = &result {
+        let path = req.path();
+        let id = RequestId::of(req);
+        match error {
+            ApiError::InvalidToken(reason) => {
+                log::info!("refused {path} id={id}: bad credentials: {reason}")
+            }
+            ApiError::MissingCredentials => log::debug!("refused {path} id={id}: no bearer token"),
+            ApiError::InsufficientPermission { required } => {
+                log::info!("refused {path} id={id}: token lacks permission {required}")
+            }
+            ApiError::KeysUnavailable { .. } => {
+                log::warn!("refused {path} id={id}: no fresh signing keys")
+            }
+            _ => {}
         }
-        ApiError::KeysUnavailable { .. } => {
-            log::warn!("refused {path}: no signing keys available yet")
-        }
-        _ => {}
     }
+    result
 }
 
 /// A request carrying a valid access token.

@@ -7,7 +7,10 @@
 //! - A token with an unknown `kid` asks for a refresh ([`JwksStore::refresh_for_unknown_kid`]).
 //!   Concurrent askers share one fetch (single flight), and such refreshes happen at most once
 //!   per `unknown_kid_cooldown`, counted from the last attempt of any kind.
-//! - A failed fetch, or a key set with no usable key, keeps the last good keys.
+//! - A failed fetch, or a key set with no usable key, keeps the last good keys, for at most
+//!   `max_stale` after the last successful fetch: past that the store answers [`Lookup::Stale`]
+//!   and protected routes answer 503 until a fetch succeeds again.
+//! - The issuer steers the refresh period with `Cache-Control: max-age`, within configured bounds.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -21,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::keys::{KeySet, KeySetError, VerificationKey};
 use crate::clock::Clock;
+use crate::metrics::{FetchResult, Metrics};
 use crate::settings::{AuthSettings, JwksSettings};
 
 /// What the store knows about a `kid`.
@@ -31,6 +35,8 @@ pub enum Lookup {
     Unknown,
     /// No key set was ever obtained.
     NoKeys,
+    /// The keys are older than `max_stale`: the issuer has been unreachable for too long.
+    Stale,
 }
 
 /// Why a fetch gave no key set.
@@ -50,14 +56,26 @@ pub enum FetchError {
     KeySet(KeySetError),
 }
 
-/// A snapshot of the store, for logs and tests.
+/// A snapshot of the store, for readiness, metrics, logs and tests.
 #[derive(Debug, Clone)]
 pub struct KeyStatus {
     pub kids: Vec<String>,
-    pub last_success: Option<Instant>,
+    /// Time since the last successful fetch, by the store's clock.
+    pub since_last_success: Option<Duration>,
+    /// Whether keys are loaded and younger than `max_stale`.
+    pub fresh: bool,
     pub last_error: Option<String>,
+    /// Time until the next scheduled fetch.
+    pub next_attempt_in: Option<Duration>,
     /// Completed fetch attempts, successful or not.
     pub attempts: u64,
+}
+
+/// The keys of the last successful fetch, and when it was.
+#[derive(Debug)]
+struct Snapshot {
+    set: KeySet,
+    fetched_at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -77,19 +95,26 @@ pub struct JwksStore {
     algorithms: Vec<Algorithm>,
     settings: JwksSettings,
     clock: Arc<dyn Clock>,
-    keys: RwLock<Option<Arc<KeySet>>>,
+    metrics: Arc<Metrics>,
+    keys: RwLock<Option<Arc<Snapshot>>>,
     state: Mutex<RefreshState>,
     wake: Notify,
     attempts: watch::Sender<u64>,
 }
 
 impl JwksStore {
-    pub fn new(auth: &AuthSettings, settings: &JwksSettings, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub fn new(
+        auth: &AuthSettings,
+        settings: &JwksSettings,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             uri: auth.jwks_uri.clone(),
             algorithms: auth.algorithms.clone(),
             settings: settings.clone(),
             clock,
+            metrics,
             keys: RwLock::new(None),
             state: Mutex::new(RefreshState::default()),
             wake: Notify::new(),
@@ -107,10 +132,19 @@ impl JwksStore {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         match keys.as_ref() {
             None => Lookup::NoKeys,
-            Some(set) => set
+            Some(snapshot) if self.is_stale(snapshot) => Lookup::Stale,
+            Some(snapshot) => snapshot
+                .set
                 .get(kid)
                 .map_or(Lookup::Unknown, |k| Lookup::Found(Arc::clone(k))),
         }
+    }
+
+    fn is_stale(&self, snapshot: &Snapshot) -> bool {
+        self.clock
+            .now()
+            .saturating_duration_since(snapshot.fetched_at)
+            > self.settings.max_stale
     }
 
     /// Asks for a refresh because a token named a `kid` we do not have, and waits for it.
@@ -151,20 +185,31 @@ impl JwksStore {
     }
 
     pub fn status(&self) -> KeyStatus {
-        let kids = self
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|set| set.kids().into_iter().map(str::to_owned).collect())
-            .unwrap_or_default();
+        let now = self.clock.now();
+        let snapshot = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
         let state = self.state();
         KeyStatus {
-            kids,
-            last_success: state.last_success,
+            kids: snapshot
+                .as_ref()
+                .map(|s| s.set.kids().into_iter().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            since_last_success: state
+                .last_success
+                .map(|at| now.saturating_duration_since(at)),
+            fresh: snapshot.as_ref().is_some_and(|s| !self.is_stale(s)),
             last_error: state.last_error.clone(),
+            next_attempt_in: state
+                .next_attempt
+                .map(|at| at.saturating_duration_since(now)),
             attempts: *self.attempts.borrow(),
         }
+    }
+
+    /// The Prometheus exposition, with the key gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let status = self.status();
+        let since = status.since_last_success.map(|d| d.as_secs_f64());
+        self.metrics.render(&status, since)
     }
 
     /// Starts the background refresher on the current (actix) runtime. It fetches at once.
@@ -249,7 +294,7 @@ impl JwksStore {
         }
     }
 
-    async fn fetch(&self, client: &awc::Client) -> Result<KeySet, FetchError> {
+    async fn fetch(&self, client: &awc::Client) -> Result<(KeySet, Option<Duration>), FetchError> {
         let limit = self.settings.max_response_bytes;
         let request = async {
             let mut response = client
@@ -261,11 +306,17 @@ impl JwksStore {
             if !response.status().is_success() {
                 return Err(FetchError::Status(response.status().as_u16()));
             }
+            let max_age = response
+                .headers()
+                .get(header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(max_age);
             let body = response.body().limit(limit).await.map_err(|e| match e {
                 PayloadError::Overflow => FetchError::TooLarge(limit),
                 other => FetchError::Body(other.to_string()),
             })?;
-            KeySet::parse(&body, &self.algorithms).map_err(FetchError::KeySet)
+            let set = KeySet::parse(&body, &self.algorithms).map_err(FetchError::KeySet)?;
+            Ok((set, max_age))
         };
         tokio::time::timeout(self.settings.fetch_timeout, request)
             .await
@@ -273,18 +324,23 @@ impl JwksStore {
     }
 
     /// Records an attempt's outcome and returns the delay until the next scheduled one.
-    fn complete(&self, outcome: Result<KeySet, FetchError>) -> Duration {
+    fn complete(&self, outcome: Result<(KeySet, Option<Duration>), FetchError>) -> Duration {
         let now = self.clock.now();
         let mut state = self.state();
         let delay = match outcome {
-            Ok(set) => {
+            Ok((set, max_age)) => {
+                self.metrics.observe_fetch(FetchResult::success);
                 let kids = set.kids().join(", ");
+                let snapshot = Snapshot {
+                    set,
+                    fetched_at: now,
+                };
                 let previous = self
                     .keys
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
-                    .replace(Arc::new(set));
-                let changed = previous.is_none_or(|p| p.kids().join(", ") != kids);
+                    .replace(Arc::new(snapshot));
+                let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
                 if changed {
                     log::info!("signing keys loaded from {}: kids [{kids}]", self.uri);
                 } else {
@@ -293,9 +349,16 @@ impl JwksStore {
                 state.last_success = Some(now);
                 state.last_error = None;
                 state.consecutive_failures = 0;
-                self.settings.refresh_interval
+                // The issuer may steer the period, within our bounds.
+                max_age.map_or(self.settings.refresh_interval, |age| {
+                    age.clamp(
+                        self.settings.min_refresh_interval,
+                        self.settings.max_refresh_interval,
+                    )
+                })
             }
             Err(error) => {
+                self.metrics.observe_fetch(FetchResult::error);
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
                 let exponent = (state.consecutive_failures - 1).min(16);
                 let delay = self
@@ -304,7 +367,13 @@ impl JwksStore {
                     .saturating_mul(1 << exponent)
                     .min(self.settings.retry_max);
                 let kept = match self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                    Some(set) => format!("keeping the {} keys loaded before", set.len()),
+                    Some(snapshot) => format!(
+                        "keeping the {} keys loaded {:.0}s ago (usable up to {:.0}s)",
+                        snapshot.set.len(),
+                        now.saturating_duration_since(snapshot.fetched_at)
+                            .as_secs_f64(),
+                        self.settings.max_stale.as_secs_f64()
+                    ),
                     None => "no keys loaded yet, protected routes answer 503".to_owned(),
                 };
                 log::error!(
@@ -323,5 +392,40 @@ impl JwksStore {
         self.attempts.send_modify(|n| *n += 1);
         drop(state);
         delay
+    }
+}
+
+/// The `max-age` of a `Cache-Control` value, if it has a valid one.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        value
+            .trim()
+            .trim_matches('"')
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("max-age=120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            max_age("public, Max-Age = 7, must-revalidate"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(max_age("max-age=\"30\""), Some(Duration::from_secs(30)));
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=-1"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+        assert_eq!(max_age("s-maxage=5"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Route registration: one scope per security level.
 
+mod health;
 mod messages;
 mod seed;
 
@@ -8,6 +9,9 @@ use actix_web::{FromRequest, Handler, Resource, Responder, web};
 /// Registers every route. Public, protected and admin routes live in scopes of their own, so
 /// the security level of a path is visible here and in each handler's extractor.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Probes, public: they reveal nothing but liveness and key freshness.
+    cfg.service(get("/healthz", health::healthz))
+        .service(get("/readyz", health::readyz));
     cfg.service(
         web::scope("/api")
             .service(

@@ -16,9 +16,11 @@ const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
 /// A command for the binary with a clean environment, run in an empty directory.
 pub fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
+    // Tests run in parallel: each binary's metrics listener takes a free port.
     command
         .env_clear()
         .current_dir(dir)
+        .env("APP__METRICS__ADDRESS", "127.0.0.1:0")
         .envs(env.iter().copied());
     command
 }

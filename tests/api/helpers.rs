@@ -49,6 +49,8 @@ pub fn now() -> u64 {
 
 pub struct TestApp {
     pub address: String,
+    /// The management listener, e.g. `http://127.0.0.1:PORT`.
+    pub metrics_address: Option<String>,
     pub issuer: Issuer,
     pub issuer_url: String,
     pub keys: Arc<JwksStore>,
@@ -89,6 +91,7 @@ impl TestAppBuilder {
             ("AUTH0_AUDIENCE", AUDIENCE),
             ("PORT", "0"),
             ("APP__SERVER__WORKERS", "1"),
+            ("APP__METRICS__ADDRESS", "127.0.0.1:0"),
             ("APP__JWKS__FETCH_TIMEOUT_SECS", "2"),
             ("APP__JWKS__RETRY_INITIAL_SECS", "0.05"),
             ("APP__JWKS__RETRY_MAX_SECS", "0.2"),
@@ -105,6 +108,7 @@ impl TestAppBuilder {
             .await
             .expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         let keys = app.keys();
         actix_web::rt::spawn(app.run_until_stopped());
         if self.wait_for_keys {
@@ -113,6 +117,7 @@ impl TestAppBuilder {
         }
         TestApp {
             address,
+            metrics_address,
             issuer,
             issuer_url,
             keys,

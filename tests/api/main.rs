@@ -7,4 +7,5 @@ mod cors_and_headers;
 mod dev_issuer;
 mod helpers;
 mod key_refresh;
+mod operations;
 mod validation;

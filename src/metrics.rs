@@ -1,0 +1,203 @@
+//! Prometheus metrics: what the server counts, and the text it serves on the management listener.
+//!
+//! Label values come from small closed sets (route patterns, status codes, fixed reasons), so a
+//! client cannot grow the number of series.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::auth::store::KeyStatus;
+use crate::error::ApiError;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    outcome: Outcome,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum Outcome {
+    allowed,
+    missing_token,
+    invalid_token,
+    insufficient_permission,
+    keys_unavailable,
+    error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    result: FetchResult,
+}
+
+/// How a JWKS fetch ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum FetchResult {
+    success,
+    error,
+}
+
+/// Every metric the server keeps. Cheap to share: families are `Arc`s inside.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+    auth: Family<AuthLabels, Counter>,
+    fetches: Family<FetchLabels, Counter>,
+    keys_loaded: Gauge,
+    since_refresh: Gauge<f64, AtomicU64>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern, method and status",
+            requests.clone(),
+        );
+        let durations =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from request to response head, by route pattern",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let auth = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "auth_decisions",
+            "Authorization outcomes, with the reason a token was refused",
+            auth.clone(),
+        );
+        let fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "JWKS fetch attempts by result",
+            fetches.clone(),
+        );
+        let keys_loaded = Gauge::default();
+        registry.register(
+            "jwks_keys_loaded",
+            "Signing keys currently loaded",
+            keys_loaded.clone(),
+        );
+        let since_refresh = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "jwks_since_last_success",
+            "Seconds since the last successful JWKS fetch (-1 before the first)",
+            Unit::Seconds,
+            since_refresh.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            durations,
+            auth,
+            fetches,
+            keys_loaded,
+            since_refresh,
+        }
+    }
+
+    /// One answered request. `route` is the matched pattern, `None` when nothing matched.
+    pub fn observe_request(
+        &self,
+        route: Option<&str>,
+        method: &Method,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        let route = route.unwrap_or("unmatched").to_owned();
+        let method = match *method {
+            Method::GET => "GET",
+            Method::HEAD => "HEAD",
+            Method::OPTIONS => "OPTIONS",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            _ => "other",
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.clone(),
+                method: method.to_owned(),
+                status: status.as_u16(),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&RouteLabels { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One authorization decision: `Ok` for allowed, else the error answered.
+    pub fn observe_auth(&self, decision: Result<(), &ApiError>) {
+        let (outcome, reason) = match decision {
+            Ok(()) => (Outcome::allowed, String::new()),
+            Err(ApiError::MissingCredentials) => (Outcome::missing_token, String::new()),
+            Err(ApiError::InvalidToken(reason)) => {
+                (Outcome::invalid_token, reason.to_string().replace(' ', "_"))
+            }
+            Err(ApiError::InsufficientPermission { .. }) => {
+                (Outcome::insufficient_permission, String::new())
+            }
+            Err(ApiError::KeysUnavailable { .. }) => (Outcome::keys_unavailable, String::new()),
+            Err(_) => (Outcome::error, String::new()),
+        };
+        self.auth
+            .get_or_create(&AuthLabels { outcome, reason })
+            .inc();
+    }
+
+    pub fn observe_fetch(&self, result: FetchResult) {
+        self.fetches.get_or_create(&FetchLabels { result }).inc();
+    }
+
+    /// The exposition text, with the key gauges read from `status` now.
+    pub fn render(&self, status: &KeyStatus, seconds_since_success: Option<f64>) -> String {
+        self.keys_loaded.set(status.kids.len() as i64);
+        self.since_refresh
+            .set(seconds_since_success.unwrap_or(-1.0));
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            log::error!("metrics could not be encoded");
+        }
+        text
+    }
+}
