@@ -81,6 +81,8 @@ pub enum ApiError {
     NotFound,
     #[display("Method Not Allowed")]
     MethodNotAllowed,
+    #[display("Request Header Fields Too Large")]
+    HeadersTooLarge,
     #[display("Internal server error")]
     Internal,
 }
@@ -135,6 +137,7 @@ impl ApiError {
             ApiError::KeysUnavailable { .. } => "Unable to verify credentials",
             ApiError::NotFound => "Not Found",
             ApiError::MethodNotAllowed => "Method Not Allowed",
+            ApiError::HeadersTooLarge => "Request Header Fields Too Large",
             ApiError::Internal => "Internal server error",
         };
         let error_description = match self {
@@ -160,6 +163,7 @@ impl ResponseError for ApiError {
             ApiError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -64,6 +64,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// Requests with more header bytes (names and values) are refused with 431.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +200,7 @@ struct RawServer {
     port: i64,
     workers: i64,
     shutdown_timeout_secs: f64,
+    max_header_bytes: i64,
 }
 
 #[derive(Deserialize)]
@@ -318,6 +321,11 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         shutdown_timeout: seconds_or_zero(
             "server.shutdown_timeout_secs",
             raw.server.shutdown_timeout_secs,
+        )?,
+        max_header_bytes: at_most(
+            "server.max_header_bytes",
+            positive("server.max_header_bytes", raw.server.max_header_bytes)?,
+            64 << 10,
         )?,
     };
     let metrics = MetricsSettings {

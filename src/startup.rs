@@ -20,7 +20,7 @@ use crate::auth::extractor::Authenticator;
 use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ErrorBody, message_for_status, mime_json};
+use crate::error::{ApiError, ErrorBody, message_for_status, mime_json};
 use crate::metrics::Metrics;
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::routes;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub authenticator: web::Data<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub allowed_origin: String,
+    /// Requests whose header names and values add up to more are refused with 431.
+    pub max_header_bytes: usize,
 }
 
 /// The one app factory, used by [`Application`] and by tests.
@@ -47,9 +49,29 @@ pub fn create_app(
     >,
 > {
     let metrics = state.metrics;
+    let max_header_bytes = state.max_header_bytes;
     App::new()
         .app_data(state.authenticator)
         .configure(routes::configure)
+        // Innermost, so a refusal still gets CORS, JSON and security headers.
+        .wrap_fn(move |req, service| {
+            let size: usize = req
+                .headers()
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum();
+            let answer = if size > max_header_bytes {
+                Err(req.error_response(ApiError::HeadersTooLarge))
+            } else {
+                Ok(service.call(req))
+            };
+            async move {
+                match answer {
+                    Ok(call) => Ok(call.await?.map_into_boxed_body()),
+                    Err(refusal) => Ok(refusal),
+                }
+            }
+        })
         .wrap(cors(&state.allowed_origin))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())
@@ -217,6 +239,7 @@ impl Application {
             )),
             metrics,
             allowed_origin: settings.cors.allowed_origin.clone(),
+            max_header_bytes: settings.server.max_header_bytes,
         };
         let server = HttpServer::new(move || create_app(state.clone()))
             .workers(settings.server.workers)

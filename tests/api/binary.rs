@@ -138,6 +138,31 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
+/// Waits until `GET /healthz` answers 200: the server runs (and handles signals), not only
+/// listens.
+pub fn wait_until_serving(port: u16) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answered = TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .ok()?;
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).ok()?;
+                Some(answer.starts_with("HTTP/1.1 200"))
+            });
+        if answered == Some(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing serves on {port}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// Starts the binary on `port`, its log going to `server.log` in `dir`.
 pub fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -150,6 +175,7 @@ pub fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
         .unwrap();
     let running = Running(child);
     wait_for_port(port);
+    wait_until_serving(port);
     running
 }
 

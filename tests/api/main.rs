@@ -6,6 +6,7 @@ mod contract;
 mod cors_and_headers;
 mod dev_issuer;
 mod helpers;
+mod hostile;
 mod key_refresh;
 mod operations;
 mod validation;
