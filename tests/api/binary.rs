@@ -4,6 +4,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+
 use std::time::{Duration, Instant};
 
 use hello_world_api::issuer::Issuer;
@@ -190,7 +191,7 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
 
     let dir = empty_dir("serve");
     let port = free_port();
-    let _server = start(
+    let server = start(
         &dir,
         &[
             ("AUTH0_ISSUER", &issuer_url),
@@ -224,6 +225,90 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
     let anonymous = send(client.get(url("/api/messages/protected"))).await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(issuer.jwks_fetches(), 1);
+
+    // A refused token is logged once, with the reason and the request id, never the token.
+    let mut expired_claims = claims.clone();
+    expired_claims["exp"] = json!(now() - 3600);
+    let expired = issuer.sign(&expired_claims).unwrap();
+    let refused = send(
+        client
+            .get(url("/api/messages/protected"))
+            .bearer_auth(&expired)
+            .insert_header(("X-Request-Id", "trace-expired-1")),
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let line = "refused /api/messages/protected id=trace-expired-1: bad credentials: token expired";
+    assert_eq!(log.matches(line).count(), 1, "{log}");
+    for token in [&expired, &user, &admin] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "a token reached the log");
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let issuer = Issuer::new(key(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
+    let _issuer_server = issuer.serve(listener).unwrap();
+    let dir = empty_dir("sigterm");
+    let port = free_port();
+    let mut server = start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &issuer_url),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
+            ("APP__SERVER__WORKERS", "1"),
+        ],
+        port,
+    );
+    while issuer.jwks_fetches() < 1 {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A token of a new key makes its request wait for a slow key refresh: in flight.
+    issuer.rotate_to(key(1));
+    issuer.set_delay(Duration::from_millis(1500));
+    let token = issuer
+        .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
+        .unwrap();
+    let request = awc::Client::default()
+        .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
+        .bearer_auth(&token);
+    let in_flight = actix_web::rt::spawn(send(request));
+    while issuer.jwks_fetches() < 2 {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reply = in_flight.await.unwrap();
+    assert_eq!(
+        reply.status, 200,
+        "the in-flight request finished: {reply:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(log.contains("stopped"), "{log}");
 }
 
 #[actix_web::test]
