@@ -9,4 +9,5 @@ mod helpers;
 mod hostile;
 mod key_refresh;
 mod operations;
+mod properties;
 mod validation;
