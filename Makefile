@@ -1,7 +1,7 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: run token test lint fmt build clean
+.PHONY: run token test lint fmt build clean soak soak-short wrk
 
 ## run: build in release mode and serve on http://localhost:6060 (reads .env)
 run:
@@ -15,6 +15,19 @@ token:
 ## test: the whole suite (unit and HTTP-level integration tests on loopback)
 test:
 	$(CARGO) test --locked
+
+## soak: 60 s of wrk load on the release build while the issuer rotates keys and goes down
+soak: wrk
+	SOAK_SECS=$${SOAK_SECS:-60} $(CARGO) test --release --locked --test soak -- --ignored --nocapture
+
+## soak-short: the same for 10 s (run by CI)
+soak-short: wrk
+	SOAK_SECS=10 $(CARGO) test --release --locked --test soak -- --ignored --nocapture
+
+# wrk comes from Debian's packages; installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 ## lint: formatting check and clippy with warnings as errors
 lint:
