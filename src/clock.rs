@@ -2,12 +2,19 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic clock. Decisions that depend on elapsed time (the unknown-`kid` cooldown,
 /// `Retry-After`) read it, so tests can step time instead of sleeping.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> Instant;
+
+    /// Wall-clock seconds since the Unix epoch, for re-checking `exp` on a cache hit.
+    fn unix_now(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
 }
 
 /// The process's monotonic clock.
@@ -52,6 +59,13 @@ impl Clock for ManualClock {
     fn now(&self) -> Instant {
         let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
         self.start + offset
+    }
+
+    fn unix_now(&self) -> f64 {
+        let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        (SystemTime::now() + offset)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
     }
 }
 

@@ -59,6 +59,20 @@ pub enum FetchResult {
     error,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: CacheResult,
+}
+
+/// How a verified-token cache lookup ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CacheResult {
+    hit,
+    miss,
+    expired,
+}
+
 /// Every metric the server keeps. Cheap to share: families are `Arc`s inside.
 #[derive(Debug)]
 pub struct Metrics {
@@ -69,6 +83,9 @@ pub struct Metrics {
     fetches: Family<FetchLabels, Counter>,
     keys_loaded: Gauge,
     since_refresh: Gauge<f64, AtomicU64>,
+    cache: Family<CacheLabels, Counter>,
+    verifications: Counter,
+    cached_tokens: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -124,8 +141,29 @@ impl Metrics {
             Unit::Seconds,
             since_refresh.clone(),
         );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "token_cache_lookups",
+            "Verified-token cache lookups by result",
+            cache.clone(),
+        );
+        let verifications = Counter::default();
+        registry.register(
+            "token_verifications",
+            "Full token validations (signature checks)",
+            verifications.clone(),
+        );
+        let cached_tokens = Gauge::default();
+        registry.register(
+            "token_cache_entries",
+            "Tokens held by the verified-token cache",
+            cached_tokens.clone(),
+        );
         Self {
             registry,
+            cache,
+            verifications,
+            cached_tokens,
             requests,
             durations,
             auth,
@@ -183,6 +221,19 @@ impl Metrics {
         self.auth
             .get_or_create(&AuthLabels { outcome, reason })
             .inc();
+    }
+
+    pub fn observe_cache(&self, result: CacheResult) {
+        self.cache.get_or_create(&CacheLabels { result }).inc();
+    }
+
+    pub fn observe_verification(&self) {
+        self.verifications.inc();
+    }
+
+    pub fn set_cached_tokens(&self, count: u64) {
+        self.cached_tokens
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     pub fn observe_fetch(&self, result: FetchResult) {

@@ -51,6 +51,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub jwks: JwksSettings,
     pub metrics: MetricsSettings,
+    pub cache: CacheSettings,
     /// The development issuer to start, when this is a local run with no issuer configured.
     pub dev_issuer: Option<DevIssuerSettings>,
 }
@@ -66,6 +67,15 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     /// Requests with more header bytes (names and values) are refused with 431.
     pub max_header_bytes: usize,
+}
+
+/// The verified-token cache.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub max_entries: u64,
+    /// No entry lives longer, whatever its token's `exp`.
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +174,16 @@ struct Raw {
     auth: RawAuth,
     jwks: RawJwks,
     metrics: RawMetrics,
+    cache: RawCache,
     dev_issuer: RawDevIssuer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    enabled: bool,
+    max_entries: i64,
+    ttl_secs: f64,
 }
 
 #[derive(Deserialize)]
@@ -386,6 +405,15 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
             raw.jwks.max_refresh_interval_secs,
         )?,
     };
+    let cache = CacheSettings {
+        enabled: raw.cache.enabled,
+        max_entries: at_most(
+            "cache.max_entries",
+            positive("cache.max_entries", raw.cache.max_entries)?,
+            10_000_000,
+        )? as u64,
+        ttl: seconds("cache.ttl_secs", raw.cache.ttl_secs)?,
+    };
     if jwks.max_refresh_interval < jwks.min_refresh_interval {
         return Err(SettingsError::new(
             "jwks.max_refresh_interval_secs",
@@ -406,6 +434,7 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         auth,
         jwks,
         metrics,
+        cache,
         dev_issuer,
     })
 }

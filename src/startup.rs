@@ -16,6 +16,7 @@ use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use derive_more::{Display, Error};
 use tokio::task::JoinHandle;
 
+use crate::auth::cache::TokenCache;
 use crate::auth::extractor::Authenticator;
 use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
@@ -226,17 +227,27 @@ impl Application {
 
         let metrics = Arc::new(Metrics::new());
         let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
+        let cache = settings
+            .cache
+            .enabled
+            .then(|| TokenCache::new(&settings.cache, settings.auth.leeway));
+        let authenticator = web::Data::new(Authenticator::new(
+            TokenValidator::new(&settings.auth),
+            Arc::clone(&keys),
+            cache,
+            Arc::clone(&metrics),
+        ));
         let management = match settings.metrics.address {
-            Some(address) => Some(serve_metrics(address, Arc::clone(&keys))?),
+            Some(address) => Some(serve_metrics(
+                address,
+                authenticator.clone(),
+                Arc::clone(&metrics),
+            )?),
             None => None,
         };
         let refresher = keys.spawn_refresher();
         let state = AppState {
-            authenticator: web::Data::new(Authenticator::new(
-                TokenValidator::new(&settings.auth),
-                Arc::clone(&keys),
-                Arc::clone(&metrics),
-            )),
+            authenticator,
             metrics,
             allowed_origin: settings.cors.allowed_origin.clone(),
             max_header_bytes: settings.server.max_header_bytes,
@@ -300,7 +311,8 @@ impl Application {
 /// The management listener: `/metrics` only, apart from the public API.
 fn serve_metrics(
     address: std::net::SocketAddr,
-    keys: Arc<JwksStore>,
+    authenticator: web::Data<Authenticator>,
+    metrics: Arc<Metrics>,
 ) -> Result<(u16, ServerHandle), StartupError> {
     let bind_error = |source| StartupError::MetricsBind {
         address: address.to_string(),
@@ -309,11 +321,13 @@ fn serve_metrics(
     let listener = TcpListener::bind(address).map_err(bind_error)?;
     let port = listener.local_addr().map_err(bind_error)?.port();
     let server = HttpServer::new(move || {
-        let keys = Arc::clone(&keys);
+        let authenticator = authenticator.clone();
+        let metrics = Arc::clone(&metrics);
         App::new().route(
             "/metrics",
             web::get().to(move || {
-                let text = keys.render_metrics();
+                metrics.set_cached_tokens(authenticator.cached_tokens());
+                let text = authenticator.keys().render_metrics();
                 async move {
                     HttpResponse::Ok()
                         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -13,24 +13,28 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::auth::bearer::{BearerError, bearer_token};
+use crate::auth::cache::{Hit, TokenCache, TokenKey};
 use crate::auth::claims::Claims;
+use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
 use crate::error::{ApiError, Rejection};
-use crate::metrics::Metrics;
+use crate::metrics::{CacheResult, Metrics};
 use crate::request_id::RequestId;
 
-/// Validates bearer tokens against the key store. Lives in app data, built once at start-up.
+/// Validates bearer tokens against the key store, remembering the ones that passed. Lives in
+/// app data, built once at start-up.
 #[derive(Debug)]
 pub struct Authenticator {
     validator: TokenValidator,
     keys: Arc<JwksStore>,
+    cache: Option<TokenCache>,
     metrics: Arc<Metrics>,
 }
 
 /// The outcome of the synchronous part of authentication.
 enum Attempt {
-    Done(Result<Claims, ApiError>),
+    Done(Result<Arc<Claims>, ApiError>),
     /// The key is not loaded: wait for a refresh, then look again.
     NeedsKeys {
         token: String,
@@ -39,16 +43,27 @@ enum Attempt {
 }
 
 impl Authenticator {
-    pub fn new(validator: TokenValidator, keys: Arc<JwksStore>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        validator: TokenValidator,
+        keys: Arc<JwksStore>,
+        cache: Option<TokenCache>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             validator,
             keys,
+            cache,
             metrics,
         }
     }
 
     pub fn keys(&self) -> &Arc<JwksStore> {
         &self.keys
+    }
+
+    /// Tokens held by the verified-token cache (0 when it is off).
+    pub fn cached_tokens(&self) -> u64 {
+        self.cache.as_ref().map_or(0, TokenCache::len)
     }
 
     fn attempt(&self, req: &HttpRequest) -> Attempt {
@@ -59,16 +74,34 @@ impl Authenticator {
                 return Attempt::Done(Err(ApiError::InvalidToken(Rejection::MalformedHeader)));
             }
         };
+        // The size bound comes before anything else, hashing included.
+        if token.len() > self.validator.max_token_bytes() {
+            return Attempt::Done(Err(ApiError::InvalidToken(Rejection::TooLarge)));
+        }
+        let cache_key = self.cache.as_ref().map(|_| TokenCache::key(token));
+        if let (Some(cache), Some(key)) = (&self.cache, &cache_key)
+            && let Some(generation) = self.keys.usable_generation()
+        {
+            match cache.get(key, generation, self.keys.unix_now()) {
+                Hit::Valid(claims) => {
+                    self.metrics.observe_cache(CacheResult::hit);
+                    return Attempt::Done(Ok(claims));
+                }
+                Hit::Expired => {
+                    self.metrics.observe_cache(CacheResult::expired);
+                    return Attempt::Done(Err(ApiError::InvalidToken(Rejection::Expired)));
+                }
+                Hit::Miss => self.metrics.observe_cache(CacheResult::miss),
+            }
+        }
         let header = match self.validator.inspect(token) {
             Ok(header) => header,
             Err(rejection) => return Attempt::Done(Err(ApiError::InvalidToken(rejection))),
         };
         match self.keys.lookup(&header.kid) {
-            Lookup::Found(key) => Attempt::Done(
-                self.validator
-                    .verify(token, &header, &key)
-                    .map_err(ApiError::InvalidToken),
-            ),
+            Lookup::Found(key, generation) => {
+                Attempt::Done(self.verify(token, &header, &key, generation, cache_key))
+            }
             Lookup::Unknown | Lookup::NoKeys | Lookup::Stale => Attempt::NeedsKeys {
                 token: token.to_owned(),
                 header,
@@ -76,15 +109,40 @@ impl Authenticator {
         }
     }
 
-    async fn after_refresh(&self, token: &str, header: &TokenHeader) -> Result<Claims, ApiError> {
+    /// The signature check and claims validation; a success is remembered.
+    fn verify(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        key: &VerificationKey,
+        generation: u64,
+        cache_key: Option<TokenKey>,
+    ) -> Result<Arc<Claims>, ApiError> {
+        self.metrics.observe_verification();
+        let claims = Arc::new(
+            self.validator
+                .verify(token, header, key)
+                .map_err(ApiError::InvalidToken)?,
+        );
+        if let (Some(cache), Some(cache_key)) = (&self.cache, cache_key) {
+            cache.insert(cache_key, Arc::clone(&claims), generation);
+        }
+        Ok(claims)
+    }
+
+    async fn after_refresh(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+    ) -> Result<Arc<Claims>, ApiError> {
         self.keys.refresh_for_unknown_kid().await;
         match self.keys.lookup(&header.kid) {
-            Lookup::Found(key) => self
-                .validator
-                .verify(token, header, &key)
-                .map_err(ApiError::InvalidToken),
+            Lookup::Found(key, generation) => {
+                let cache_key = self.cache.as_ref().map(|_| TokenCache::key(token));
+                self.verify(token, header, &key, generation, cache_key)
+            }
             Lookup::Unknown => {
-                log::info!(
+                log::debug!(
                     "unknown kid {:?} (not in {})",
                     truncate(&header.kid),
                     self.keys.uri()
@@ -113,7 +171,7 @@ pub type AuthFuture<T> =
 /// Runs authentication for `req` and hands the claims to `finish`.
 fn extract<T: 'static>(
     req: &HttpRequest,
-    finish: fn(Claims) -> Result<T, ApiError>,
+    finish: fn(Arc<Claims>) -> Result<T, ApiError>,
 ) -> AuthFuture<T> {
     let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
         log::error!("no Authenticator in app data: the app factory was not used");
@@ -161,7 +219,7 @@ fn record<T>(
 
 /// A request carrying a valid access token.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Claims);
+pub struct Authenticated(pub Arc<Claims>);
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
@@ -189,7 +247,7 @@ impl Permission for ReadAdminMessages {
 /// A valid token without it is answered 403 before the handler runs.
 #[derive(Debug)]
 pub struct RequirePermission<P: Permission> {
-    claims: Claims,
+    claims: Arc<Claims>,
     permission: PhantomData<P>,
 }
 

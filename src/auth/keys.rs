@@ -45,6 +45,8 @@ pub enum KeySetError {
 #[derive(Debug, Default)]
 pub struct KeySet {
     keys: HashMap<String, Arc<VerificationKey>>,
+    /// SHA-256 over the usable entries, sorted by `kid`: equal for the same keys.
+    fingerprint: [u8; 32],
 }
 
 #[derive(Deserialize)]
@@ -58,7 +60,9 @@ impl KeySet {
         let document: Document =
             serde_json::from_slice(body).map_err(|e| KeySetError::NotJwks(e.to_string()))?;
         let mut keys = HashMap::with_capacity(document.keys.len());
+        let mut kept: Vec<(String, String)> = Vec::with_capacity(document.keys.len());
         for (index, entry) in document.keys.into_iter().enumerate() {
+            let text = entry.to_string();
             match usable_key(entry, allowed) {
                 Ok(key) if keys.contains_key(&key.kid) => {
                     log::warn!(
@@ -67,6 +71,7 @@ impl KeySet {
                     );
                 }
                 Ok(key) => {
+                    kept.push((key.kid.clone(), text));
                     keys.insert(key.kid.clone(), Arc::new(key));
                 }
                 Err(reason) => log::warn!("JWKS entry {index} skipped: {reason}"),
@@ -75,7 +80,20 @@ impl KeySet {
         if keys.is_empty() {
             return Err(KeySetError::NoUsableKeys);
         }
-        Ok(Self { keys })
+        kept.sort_unstable();
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for (_, text) in &kept {
+            context.update(text.as_bytes());
+            context.update(b"\n");
+        }
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(context.finish().as_ref());
+        Ok(Self { keys, fingerprint })
+    }
+
+    /// Equal for two sets of the same usable keys.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
     }
 
     pub fn get(&self, kid: &str) -> Option<&Arc<VerificationKey>> {

@@ -2,6 +2,7 @@
 //! the request extractors that put them together.
 
 pub mod bearer;
+pub mod cache;
 pub mod claims;
 pub mod extractor;
 pub mod json;

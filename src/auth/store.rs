@@ -30,7 +30,8 @@ use crate::settings::{AuthSettings, JwksSettings};
 /// What the store knows about a `kid`.
 #[derive(Debug)]
 pub enum Lookup {
-    Found(Arc<VerificationKey>),
+    /// The key, and the generation of the key set it belongs to.
+    Found(Arc<VerificationKey>, u64),
     /// Keys are loaded, but not this one.
     Unknown,
     /// No key set was ever obtained.
@@ -76,6 +77,8 @@ pub struct KeyStatus {
 struct Snapshot {
     set: KeySet,
     fetched_at: Instant,
+    /// Changes whenever a fetch brings different keys; same keys, same generation.
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -133,11 +136,23 @@ impl JwksStore {
         match keys.as_ref() {
             None => Lookup::NoKeys,
             Some(snapshot) if self.is_stale(snapshot) => Lookup::Stale,
-            Some(snapshot) => snapshot
-                .set
-                .get(kid)
-                .map_or(Lookup::Unknown, |k| Lookup::Found(Arc::clone(k))),
+            Some(snapshot) => snapshot.set.get(kid).map_or(Lookup::Unknown, |k| {
+                Lookup::Found(Arc::clone(k), snapshot.generation)
+            }),
         }
+    }
+
+    /// The generation of the current key set, `None` when no usable (fresh) set is loaded.
+    pub fn usable_generation(&self) -> Option<u64> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.as_ref()
+            .filter(|snapshot| !self.is_stale(snapshot))
+            .map(|snapshot| snapshot.generation)
+    }
+
+    /// Wall-clock seconds by the store's clock.
+    pub fn unix_now(&self) -> f64 {
+        self.clock.unix_now()
     }
 
     fn is_stale(&self, snapshot: &Snapshot) -> bool {
@@ -331,15 +346,19 @@ impl JwksStore {
             Ok((set, max_age)) => {
                 self.metrics.observe_fetch(FetchResult::success);
                 let kids = set.kids().join(", ");
+                let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+                let generation = match keys.as_ref() {
+                    Some(p) if p.set.fingerprint() == set.fingerprint() => p.generation,
+                    Some(p) => p.generation + 1,
+                    None => 1,
+                };
                 let snapshot = Snapshot {
                     set,
                     fetched_at: now,
+                    generation,
                 };
-                let previous = self
-                    .keys
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .replace(Arc::new(snapshot));
+                let previous = keys.replace(Arc::new(snapshot));
+                drop(keys);
                 let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
                 if changed {
                     log::info!("signing keys loaded from {}: kids [{kids}]", self.uri);

@@ -63,6 +63,11 @@ impl TokenValidator {
         }
     }
 
+    /// Longer bearer tokens are refused before any other work.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
     /// Shape and header checks, before any key is looked up.
     pub fn inspect(&self, token: &str) -> Result<TokenHeader, Rejection> {
         if token.len() > self.max_token_bytes {

@@ -22,5 +22,5 @@ pub async fn public() -> Json<Status> {
 
 /// `GET /api/private`: the verified token's claims.
 pub async fn private(Authenticated(claims): Authenticated) -> Json<Claims> {
-    Json(claims)
+    Json(Claims::clone(&claims))
 }

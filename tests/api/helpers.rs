@@ -284,3 +284,22 @@ pub fn assert_bad_credentials(reply: &Reply, reason: &str) {
         "{reply:?}"
     );
 }
+
+/// The metrics text of `app`'s management listener.
+pub async fn scrape(app: &TestApp) -> String {
+    let url = format!(
+        "{}/metrics",
+        app.metrics_address.as_ref().expect("metrics on")
+    );
+    let mut response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    String::from_utf8(response.body().await.unwrap().to_vec()).unwrap()
+}
+
+/// The value of the series `series` (name and labels, exactly as exposed), 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binary;
+mod cache;
 mod contract;
 mod cors_and_headers;
 mod dev_issuer;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hello_world_api::issuer::JwksBehaviour;
 use serde_json::json;
 
-use crate::helpers::{TestApp, key, now, send, spawn_app};
+use crate::helpers::{TestApp, key, now, scrape, send, spawn_app};
 
 const PROTECTED: &str = "/api/messages/protected";
 const DAY: Duration = Duration::from_secs(86_400);
@@ -168,16 +168,6 @@ async fn answers_carry_a_request_id_and_keep_a_sane_incoming_one() {
     )
     .await;
     assert_ne!(replaced.header("x-request-id"), Some("bad id!"));
-}
-
-async fn scrape(app: &TestApp) -> String {
-    let url = format!(
-        "{}/metrics",
-        app.metrics_address.as_ref().expect("metrics on")
-    );
-    let mut response = app.client.get(url).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    String::from_utf8(response.body().await.unwrap().to_vec()).unwrap()
 }
 
 #[actix_web::test]

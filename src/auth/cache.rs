@@ -1,0 +1,148 @@
+//! A bounded cache of tokens that passed full validation, so a token's RS256 signature is
+//! checked once rather than on every request (as Envoy's jwt_authn does).
+//!
+//! What it does not change about security:
+//! - only tokens that passed every check are cached, keyed by the SHA-256 of the whole token,
+//!   so a different token (one changed byte) is a miss and gets full validation;
+//! - `exp` and `nbf` are checked again on every hit, and an entry expires by itself at the
+//!   token's `exp` (plus leeway) or after `cache.ttl_secs`, whichever comes first;
+//! - an entry is tied to the generation of the key set that verified it: when the issuer's
+//!   keys change (or go stale past `jwks.max_stale_secs`), no earlier entry is a hit any more;
+//! - refused tokens are never cached, so a flood of invalid tokens cannot evict valid ones,
+//!   and the cache holds at most `cache.max_entries` entries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use moka::Expiry;
+use moka::sync::Cache;
+
+use crate::auth::claims::Claims;
+use crate::settings::CacheSettings;
+
+/// The SHA-256 of a token.
+pub type TokenKey = [u8; 32];
+
+/// A validated token's claims, and what its validity depends on.
+#[derive(Debug)]
+pub struct CachedToken {
+    pub claims: Arc<Claims>,
+    /// The key-set generation that verified it.
+    pub generation: u64,
+    exp: f64,
+    nbf: Option<f64>,
+    leeway: f64,
+}
+
+/// The outcome of a lookup.
+#[derive(Debug)]
+pub enum Hit {
+    Valid(Arc<Claims>),
+    /// Cached, but its `exp` has passed since: refuse it.
+    Expired,
+    Miss,
+}
+
+struct UntilExp {
+    ttl: Duration,
+}
+
+impl Expiry<TokenKey, Arc<CachedToken>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _key: &TokenKey,
+        value: &Arc<CachedToken>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let left = value.exp + value.leeway - unix_now();
+        let until_exp = Duration::try_from_secs_f64(left.max(0.0)).unwrap_or(Duration::ZERO);
+        Some(until_exp.min(self.ttl))
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The verified-token cache. Shared by every worker.
+pub struct TokenCache {
+    entries: Cache<TokenKey, Arc<CachedToken>>,
+    leeway: f64,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    pub fn new(settings: &CacheSettings, leeway: Duration) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(settings.max_entries)
+                .expire_after(UntilExp { ttl: settings.ttl })
+                .build(),
+            leeway: leeway.as_secs_f64(),
+        }
+    }
+
+    pub fn key(token: &str) -> TokenKey {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+        key
+    }
+
+    /// The cached claims of `key`, if they were verified by key-set `generation` and their
+    /// time claims still hold at `now` (seconds since the epoch).
+    pub fn get(&self, key: &TokenKey, generation: u64, now: f64) -> Hit {
+        let Some(entry) = self.entries.get(key) else {
+            return Hit::Miss;
+        };
+        if entry.generation != generation {
+            self.entries.invalidate(key);
+            return Hit::Miss;
+        }
+        if entry.exp + self.leeway < now {
+            self.entries.invalidate(key);
+            return Hit::Expired;
+        }
+        if entry.nbf.is_some_and(|nbf| nbf - self.leeway > now) {
+            return Hit::Miss;
+        }
+        Hit::Valid(Arc::clone(&entry.claims))
+    }
+
+    /// Remembers claims that passed full validation with key-set `generation`.
+    pub fn insert(&self, key: TokenKey, claims: Arc<Claims>, generation: u64) {
+        let Some(exp) = claims.exp.as_ref().map(|e| e.as_f64()) else {
+            return;
+        };
+        let nbf = claims.nbf.as_ref().map(|n| n.as_f64());
+        self.entries.insert(
+            key,
+            Arc::new(CachedToken {
+                claims,
+                generation,
+                exp,
+                nbf,
+                leeway: self.leeway,
+            }),
+        );
+    }
+
+    /// Entries held now (after pending evictions are applied).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
