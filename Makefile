@@ -1,7 +1,7 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: run token test lint fmt build clean soak soak-short wrk
+.PHONY: run token test lint fmt build clean soak soak-short bench wrk
 
 ## run: build in release mode and serve on http://localhost:6060 (reads .env)
 run:
@@ -23,6 +23,10 @@ soak: wrk
 ## soak-short: the same for 10 s (run by CI)
 soak-short: wrk
 	SOAK_SECS=10 $(CARGO) test --release --locked --test soak -- --ignored --nocapture
+
+## bench: wrk load benchmark of every route on the release build; figures in target/bench/
+bench: wrk
+	$(CARGO) test --release --locked --test bench -- --ignored --nocapture
 
 # wrk comes from Debian's packages; installed when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -59,6 +59,31 @@ pub enum Rejection {
     MissingAud,
 }
 
+impl Rejection {
+    /// The reason as a metric label value: the description with underscores.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::MalformedHeader => "malformed_authorization_header",
+            Rejection::TooLarge => "token_too_large",
+            Rejection::Malformed => "malformed_token",
+            Rejection::MalformedClaims => "malformed_claims",
+            Rejection::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Rejection::AlgorithmMismatch => "algorithm_does_not_match_key",
+            Rejection::UnsupportedCritical => "unsupported_critical_header",
+            Rejection::MissingKeyId => "missing_key_id",
+            Rejection::UnknownKey => "unknown_signing_key",
+            Rejection::BadSignature => "invalid_signature",
+            Rejection::Expired => "token_expired",
+            Rejection::NotYetValid => "token_not_yet_valid",
+            Rejection::WrongAudience => "wrong_audience",
+            Rejection::WrongIssuer => "wrong_issuer",
+            Rejection::MissingExp => "missing_exp_claim",
+            Rejection::MissingIss => "missing_iss_claim",
+            Rejection::MissingAud => "missing_aud_claim",
+        }
+    }
+}
+
 /// Every error the HTTP layer can answer with.
 #[derive(Debug, Display, Error)]
 pub enum ApiError {
@@ -323,6 +348,7 @@ mod tests {
             MissingAud,
         ] {
             let text = reason.to_string();
+            assert_eq!(reason.code(), text.replace(' ', "_"));
             assert!(
                 text.bytes()
                     .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),

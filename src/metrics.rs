@@ -19,20 +19,20 @@ use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
-    method: String,
+    route: &'static str,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AuthLabels {
     outcome: Outcome,
-    reason: String,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -173,15 +173,15 @@ impl Metrics {
         }
     }
 
-    /// One answered request. `route` is the matched pattern, `None` when nothing matched.
+    /// One answered request. `route` is one of [`crate::routes::ROUTES`] or `unmatched`.
+    /// Labels are static strings: counting a request allocates nothing.
     pub fn observe_request(
         &self,
-        route: Option<&str>,
+        route: &'static str,
         method: &Method,
         status: StatusCode,
         elapsed: Duration,
     ) {
-        let route = route.unwrap_or("unmatched").to_owned();
         let method = match *method {
             Method::GET => "GET",
             Method::HEAD => "HEAD",
@@ -194,8 +194,8 @@ impl Metrics {
         };
         self.requests
             .get_or_create(&RequestLabels {
-                route: route.clone(),
-                method: method.to_owned(),
+                route,
+                method,
                 status: status.as_u16(),
             })
             .inc();
@@ -207,16 +207,12 @@ impl Metrics {
     /// One authorization decision: `Ok` for allowed, else the error answered.
     pub fn observe_auth(&self, decision: Result<(), &ApiError>) {
         let (outcome, reason) = match decision {
-            Ok(()) => (Outcome::allowed, String::new()),
-            Err(ApiError::MissingCredentials) => (Outcome::missing_token, String::new()),
-            Err(ApiError::InvalidToken(reason)) => {
-                (Outcome::invalid_token, reason.to_string().replace(' ', "_"))
-            }
-            Err(ApiError::InsufficientPermission { .. }) => {
-                (Outcome::insufficient_permission, String::new())
-            }
-            Err(ApiError::KeysUnavailable { .. }) => (Outcome::keys_unavailable, String::new()),
-            Err(_) => (Outcome::error, String::new()),
+            Ok(()) => (Outcome::allowed, ""),
+            Err(ApiError::MissingCredentials) => (Outcome::missing_token, ""),
+            Err(ApiError::InvalidToken(reason)) => (Outcome::invalid_token, reason.code()),
+            Err(ApiError::InsufficientPermission { .. }) => (Outcome::insufficient_permission, ""),
+            Err(ApiError::KeysUnavailable { .. }) => (Outcome::keys_unavailable, ""),
+            Err(_) => (Outcome::error, ""),
         };
         self.auth
             .get_or_create(&AuthLabels { outcome, reason })

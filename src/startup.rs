@@ -90,7 +90,7 @@ pub fn create_app(
                     .headers_mut()
                     .insert(X_REQUEST_ID.clone(), id.header_value());
                 metrics.observe_request(
-                    response.request().match_pattern().as_deref(),
+                    routes::route_label(response.request().path(), response.status()),
                     &method,
                     response.status(),
                     started.elapsed(),

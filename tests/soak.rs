@@ -6,151 +6,15 @@
 //! refused, when any answer was a 5xx, or when the server's memory grew beyond noise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[path = "load/mod.rs"]
+mod load;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 use hello_world_api::issuer::{Issuer, JwksBehaviour, SigningKey};
-use serde_json::json;
 
-const AUDIENCE: &str = "https://hello-world.example.com";
-const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Resident and peak resident memory of `pid`, in KiB, from /proc.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// A wrk script cycling through `tokens` on `path`, reporting its own counts in one line.
-fn script(path: &str, tokens: &[String]) -> String {
-    let mut lua = String::from("local tokens = {\n");
-    for token in tokens {
-        let _ = writeln!(lua, "  \"{token}\",");
-    }
-    let _ = write!(
-        lua,
-        r#"}}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) i = 0; non2xx = 0; server_errors = 0 end
-function request()
-  i = i + 1
-  return wrk.format("GET", "{path}", {{ ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] }})
-end
-function response(status, headers, body)
-  if status >= 500 then server_errors = server_errors + 1 end
-  if status < 200 or status > 299 then non2xx = non2xx + 1 end
-end
-function done(summary, latency, requests)
-  local non2xx, server_errors = 0, 0
-  for _, t in ipairs(threads) do
-    non2xx = non2xx + t:get("non2xx")
-    server_errors = server_errors + t:get("server_errors")
-  end
-  local e = summary.errors
-  io.write(string.format("SOAK requests=%d non2xx=%d server_errors=%d socket_errors=%d p99_us=%d\n",
-    summary.requests, non2xx, server_errors, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(99)))
-end
-"#
-    );
-    lua
-}
-
-struct Counts {
-    requests: u64,
-    non2xx: u64,
-    server_errors: u64,
-    socket_errors: u64,
-    p99_us: u64,
-}
-
-fn counts(output: &Output) -> Counts {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("SOAK "))
-        .unwrap_or_else(|| {
-            panic!(
-                "wrk printed no summary:\n{stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-    let value = |name: &str| -> u64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Counts {
-        requests: value("requests"),
-        non2xx: value("non2xx"),
-        server_errors: value("server_errors"),
-        socket_errors: value("socket_errors"),
-        p99_us: value("p99_us"),
-    }
-}
-
-fn wrk(dir: &Path, name: &str, url: &str, seconds: u64) -> Child {
-    Command::new("wrk")
-        .args([
-            "-t1",
-            "-c8",
-            &format!("-d{seconds}s"),
-            "--timeout",
-            "5s",
-            "-s",
-        ])
-        .arg(dir.join(format!("{name}.lua")))
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wrk is installed (make soak installs it)")
-}
-
-fn wait_until_serving(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use load::{Counts, Server, counts, script, serve_issuer, tokens, work_dir, wrk};
 
 #[test]
 #[ignore = "needs wrk and a release build: run with make soak"]
@@ -168,67 +32,25 @@ fn soak_through_rotation_and_an_issuer_outage() {
         .collect();
     let issuer = Issuer::new(keys[0].clone());
     issuer.publish(keys[1].clone());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
-    let serving = issuer.clone();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let _handle = serving.serve(listener).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
+    let issuer_url = serve_issuer(&issuer);
 
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("hello-world-api-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let server = Server(
-        Command::new(BINARY)
-            .env_clear()
-            .current_dir(&dir)
-            .envs([
-                ("AUTH0_ISSUER", issuer_url.as_str()),
-                ("AUTH0_AUDIENCE", AUDIENCE),
-                ("PORT", &port.to_string()),
-                ("RUST_LOG", "warn"),
-                ("APP__METRICS__ADDRESS", "127.0.0.1:0"),
-                ("APP__JWKS__REFRESH_INTERVAL_SECS", "2"),
-                ("APP__JWKS__RETRY_INITIAL_SECS", "1"),
-                ("APP__JWKS__RETRY_MAX_SECS", "4"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-            .spawn()
-            .unwrap(),
+    let dir = work_dir("soak");
+    let (server, port) = Server::start(
+        &dir,
+        &issuer_url,
+        &[
+            ("APP__JWKS__REFRESH_INTERVAL_SECS", "2"),
+            ("APP__JWKS__RETRY_INITIAL_SECS", "1"),
+            ("APP__JWKS__RETRY_MAX_SECS", "4"),
+        ],
     );
-    wait_until_serving(port);
-    let pid = server.0.id();
-
-    let claims = |sub: String, admin: bool| {
-        let mut c = json!({"iss": issuer_url, "aud": AUDIENCE, "sub": sub, "exp": now() + 3600});
-        if admin {
-            c["permissions"] = json!(["read:admin-messages"]);
-        }
-        c
-    };
-    let valid: Vec<String> = (0..100)
-        .map(|i| {
-            keys[i % 2]
-                .sign(&claims(format!("user-{i}"), false))
-                .unwrap()
-        })
-        .collect();
-    let admin: Vec<String> = (0..50)
-        .map(|i| {
-            keys[i % 2]
-                .sign(&claims(format!("admin-{i}"), true))
-                .unwrap()
-        })
-        .collect();
+    let mut valid = tokens(&keys[0], &issuer_url, "user", 50, false);
+    valid.extend(tokens(&keys[1], &issuer_url, "user-b", 50, false));
+    let mut admin = tokens(&keys[0], &issuer_url, "admin", 25, true);
+    admin.extend(tokens(&keys[1], &issuer_url, "admin-b", 25, true));
     // Published kid, unpublished key: a bad signature, which never triggers a fetch.
     let impostor = SigningKey::from_pkcs8_pem("soak-0", keys[7].private_pem()).unwrap();
-    let invalid: Vec<String> = (0..100)
-        .map(|i| impostor.sign(&claims(format!("forged-{i}"), true)).unwrap())
-        .collect();
+    let invalid = tokens(&impostor, &issuer_url, "forged", 100, true);
     let base = format!("http://127.0.0.1:{port}");
     for (name, path, tokens) in [
         ("valid", "/api/messages/protected", &valid),
@@ -239,14 +61,14 @@ fn soak_through_rotation_and_an_issuer_outage() {
     }
 
     // Warm-up, then the resident memory the run starts from.
-    wrk(&dir, "valid", &base, 2).wait_with_output().unwrap();
-    let (rss_start, peak_start) = memory_kib(pid);
+    wrk(&dir, "valid", &base, 8, 2).wait_with_output().unwrap();
+    let (rss_start, peak_start) = server.memory_kib();
     let fetches_start = issuer.jwks_fetches();
 
     let started = Instant::now();
     let runs: Vec<(&str, Child)> = ["valid", "admin", "invalid"]
         .into_iter()
-        .map(|name| (name, wrk(&dir, name, &base, seconds)))
+        .map(|name| (name, wrk(&dir, name, &base, 8, seconds)))
         .collect();
     let outage_from = Duration::from_secs(seconds) / 2 - outage / 2;
     let mut next_key = 2;
@@ -283,7 +105,7 @@ fn soak_through_rotation_and_an_issuer_outage() {
         .map(|(name, child)| (name, counts(&child.wait_with_output().unwrap())))
         .collect();
     let fetches = issuer.jwks_fetches() - fetches_start;
-    let (rss_end, rss_peak) = memory_kib(pid);
+    let (rss_end, rss_peak) = server.memory_kib();
 
     println!();
     println!(
@@ -301,7 +123,7 @@ fn soak_through_rotation_and_an_issuer_outage() {
             "{:<8} {:>10} {:>9.0} {:>8} {:>5} {:>13} {:>9.1}",
             name,
             c.requests,
-            c.requests as f64 / seconds as f64,
+            c.per_second(),
             c.non2xx,
             c.server_errors,
             c.socket_errors,

@@ -6,6 +6,26 @@ mod seed;
 
 use actix_web::{FromRequest, Handler, Resource, Responder, web};
 
+/// Every route's path, as the `route` label of request metrics.
+pub const ROUTES: &[&str] = &[
+    "/api/messages/public",
+    "/api/messages/protected",
+    "/api/messages/admin",
+    "/api/public",
+    "/api/private",
+    "/healthz",
+    "/readyz",
+];
+
+/// The metrics label for a request to `path` answered with `status`: its route, or
+/// `unmatched` (a bounded set, whatever paths clients send).
+pub fn route_label(path: &str, status: actix_web::http::StatusCode) -> &'static str {
+    match ROUTES.iter().find(|route| **route == path) {
+        Some(route) if status != actix_web::http::StatusCode::NOT_FOUND => route,
+        _ => "unmatched",
+    }
+}
+
 /// Registers every route. Public, protected and admin routes live in scopes of their own, so
 /// the security level of a path is visible here and in each handler's extractor.
 pub fn configure(cfg: &mut web::ServiceConfig) {
