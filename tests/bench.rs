@@ -46,7 +46,7 @@ fn load_benchmark() {
     let impostor =
         SigningKey::from_pkcs8_pem("bench-0", SigningKey::generate("x").unwrap().private_pem())
             .unwrap();
-    let scenarios = vec![
+    let scenarios = [
         Scenario {
             name: "public",
             path: "/api/messages/public",
