@@ -1,0 +1,95 @@
+//! Micro-benchmarks of the validation path (`cargo bench`): bearer parsing, a full RS256
+//! validation, and a verified-token cache hit, on one core, with real keys and tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use criterion::{Criterion, criterion_group, criterion_main};
+use hello_world_api::auth::bearer::bearer_token;
+use hello_world_api::auth::cache::{Hit, TokenCache};
+use hello_world_api::auth::keys::KeySet;
+use hello_world_api::auth::validator::TokenValidator;
+use hello_world_api::issuer::{Issuer, SigningKey};
+use hello_world_api::settings;
+use serde_json::json;
+
+const ISSUER: &str = "https://issuer.example.com/";
+const AUDIENCE: &str = "https://hello-world.example.com";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn validation(c: &mut Criterion) {
+    let env: HashMap<String, String> = [("AUTH0_ISSUER", ISSUER), ("AUTH0_AUDIENCE", AUDIENCE)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let settings = settings::load(&config, &env).unwrap();
+    let issuer = Issuer::new(SigningKey::generate("bench-key").unwrap());
+    let keys = KeySet::parse(
+        issuer.jwks().to_string().as_bytes(),
+        &settings.auth.algorithms,
+    )
+    .unwrap();
+    let validator = TokenValidator::new(&settings.auth);
+    let token = issuer
+        .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|user",
+                      "exp": now() + 3600, "iat": now(), "permissions": ["read:admin-messages"]}))
+        .unwrap();
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    c.bench_function("bearer header parsing", |b| {
+        b.iter(|| bearer_token(black_box(&headers)).unwrap().len())
+    });
+
+    c.bench_function("full RS256 validation (header, signature, claims)", |b| {
+        b.iter(|| {
+            let header = validator.inspect(black_box(&token)).unwrap();
+            let key = keys.get(&header.kid).unwrap();
+            validator.verify(&token, &header, key).unwrap()
+        })
+    });
+
+    let cache = TokenCache::new(&settings.cache, Duration::from_secs(30));
+    let claims = {
+        let header = validator.inspect(&token).unwrap();
+        Arc::new(
+            validator
+                .verify(&token, &header, keys.get(&header.kid).unwrap())
+                .unwrap(),
+        )
+    };
+    cache.insert(TokenCache::key(&token), claims, 1);
+    c.bench_function("cache key (SHA-256 of the token)", |b| {
+        b.iter(|| TokenCache::key(black_box(&token)))
+    });
+    c.bench_function("cache hit (key, lookup, exp re-check)", |b| {
+        b.iter(|| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            match cache.get(&TokenCache::key(black_box(&token)), 1, now) {
+                Hit::Valid(claims) => claims,
+                other => panic!("{other:?}"),
+            }
+        })
+    });
+}
+
+criterion_group!(benches, validation);
+criterion_main!(benches);
