@@ -12,6 +12,7 @@
 //!   and the cache holds at most `cache.max_entries` entries.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
@@ -71,6 +72,8 @@ fn unix_now() -> f64 {
 pub struct TokenCache {
     entries: Cache<TokenKey, Arc<CachedToken>>,
     leeway: f64,
+    /// The newest key-set generation seen; a newer one drops every entry.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -89,6 +92,7 @@ impl TokenCache {
                 .expire_after(UntilExp { ttl: settings.ttl })
                 .build(),
             leeway: leeway.as_secs_f64(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -101,6 +105,16 @@ impl TokenCache {
     /// The cached claims of `key`, if they were verified by key-set `generation` and their
     /// time claims still hold at `now` (seconds since the epoch).
     pub fn get(&self, key: &TokenKey, generation: u64, now: f64) -> Hit {
+        let seen = self.generation.load(Ordering::Relaxed);
+        if generation > seen
+            && self
+                .generation
+                .compare_exchange(seen, generation, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            // The issuer's keys changed: entries verified by the old set are dropped now.
+            self.entries.invalidate_all();
+        }
         let Some(entry) = self.entries.get(key) else {
             return Hit::Miss;
         };

@@ -167,3 +167,26 @@ async fn the_cache_can_be_turned_off() {
     assert_eq!(metric(&text, VERIFICATIONS), 3.0);
     assert_eq!(metric(&text, HITS), 0.0);
 }
+
+#[actix_web::test]
+async fn entries_are_dropped_when_the_key_set_changes() {
+    let app = spawn_app().await;
+    let tokens: Vec<String> = (0..5)
+        .map(|i| app.token_with(|c| c["sub"] = json!(format!("user-{i}"))))
+        .collect();
+    for token in &tokens {
+        assert_eq!(app.get_with_token(PROTECTED, token).await.status, 200);
+    }
+    assert_eq!(metric(&scrape(&app).await, ENTRIES), 5.0);
+    app.issuer.rotate_to(key(1));
+    app.keys.refresh_now().await;
+    assert_eq!(
+        app.get_with_token(PROTECTED, &app.token()).await.status,
+        200
+    );
+    assert_eq!(
+        metric(&scrape(&app).await, ENTRIES),
+        1.0,
+        "only the new token's entry is left"
+    );
+}
