@@ -78,6 +78,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
+    app.stop_on_signals();
     app.run_until_stopped()
         .await
         .map_err(|e| format!("server stopped: {e}"))

@@ -414,6 +414,19 @@ fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsErro
         )? as u64,
         ttl: seconds("cache.ttl_secs", raw.cache.ttl_secs)?,
     };
+    // Keys must be refetched well within the time they may be used, or they would go stale
+    // (and /readyz fail) between two healthy fetches.
+    for (key, interval) in [
+        ("jwks.refresh_interval_secs", jwks.refresh_interval),
+        ("jwks.max_refresh_interval_secs", jwks.max_refresh_interval),
+    ] {
+        if interval > jwks.max_stale / 2 {
+            return Err(SettingsError::new(
+                key,
+                "must be at most half of jwks.max_stale_secs",
+            ));
+        }
+    }
     if jwks.max_refresh_interval < jwks.min_refresh_interval {
         return Err(SettingsError::new(
             "jwks.max_refresh_interval_secs",
@@ -1010,12 +1023,24 @@ mod tests {
         let s = load_with(&[]).unwrap();
         assert_eq!(s.jwks.max_stale, Duration::from_secs(86_400));
         assert_eq!(s.jwks.min_refresh_interval, Duration::from_secs(60));
-        assert_eq!(s.jwks.max_refresh_interval, Duration::from_secs(86_400));
+        assert_eq!(s.jwks.max_refresh_interval, Duration::from_secs(43_200));
         assert_eq!(s.server.shutdown_timeout, Duration::from_secs(30));
         let e = load_with(&[("APP__JWKS__MIN_REFRESH_INTERVAL_SECS", "100000")])
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("jwks.max_refresh_interval_secs"), "{e}");
+        let e = load_with(&[("APP__JWKS__MAX_STALE_SECS", "600")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("jwks.refresh_interval_secs"), "{e}");
+        let e = load_with(&[("APP__JWKS__MAX_REFRESH_INTERVAL_SECS", "86400")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("jwks.max_refresh_interval_secs"), "{e}");
+        assert!(
+            e.contains("must be at most half of jwks.max_stale_secs"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -254,7 +254,10 @@ impl Application {
         };
         let server = HttpServer::new(move || create_app(state.clone()))
             .workers(settings.server.workers)
-            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+            // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs_f64().ceil() as u64)
+            // actix treats SIGINT as a forced stop; we handle both signals gracefully instead.
+            .disable_signals()
             .listen(listener)
             .map_err(|source| StartupError::Bind { address, source })?
             .run();
@@ -294,7 +297,19 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops (on SIGINT/SIGTERM or through its handle): it stops
+    /// Stops the server gracefully on SIGTERM or SIGINT (Ctrl-C): for the binary, not for tests.
+    /// The handlers are installed before this returns, so no signal can slip past them.
+    pub fn stop_on_signals(&self) {
+        let handle = self.server.handle();
+        let signals = Signals::install();
+        actix_web::rt::spawn(async move {
+            let signal = signals.recv().await;
+            log::info!("{signal} received: finishing in-flight requests, then stopping");
+            handle.stop(true).await;
+        });
+    }
+
+    /// Serves until the server stops (after [`Application::stop_on_signals`], or through its handle): it stops
     /// accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, then
     /// stops the key refresher and the metrics listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -330,7 +345,8 @@ fn serve_metrics(
                 let text = authenticator.keys().render_metrics();
                 async move {
                     HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        // prometheus-client encodes OpenMetrics text (# EOF, # UNIT).
+                        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
                         .body(text)
                 }
             }),
@@ -345,4 +361,54 @@ fn serve_metrics(
     actix_web::rt::spawn(server);
     log::info!("metrics on http://{address}/metrics");
     Ok((port, handle))
+}
+
+/// SIGTERM and SIGINT handlers.
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(
+        actix_web::rt::signal::unix::Signal,
+        actix_web::rt::signal::unix::Signal,
+    )>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use actix_web::rt::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => {
+                    log::error!("cannot listen for signals; stop the server with SIGKILL");
+                    None
+                }
+            };
+            Self { streams }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for the first signal and names it.
+    async fn recv(self) -> &'static str {
+        #[cfg(unix)]
+        {
+            match self.streams {
+                Some((mut term, mut int)) => tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                },
+                None => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = actix_web::rt::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }

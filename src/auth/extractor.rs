@@ -102,10 +102,14 @@ impl Authenticator {
             Lookup::Found(key, generation) => {
                 Attempt::Done(self.verify(token, &header, &key, generation, cache_key))
             }
-            Lookup::Unknown | Lookup::NoKeys | Lookup::Stale => Attempt::NeedsKeys {
+            Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys {
                 token: token.to_owned(),
                 header,
             },
+            // The refresher is already retrying; waiting on it would only delay the 503.
+            Lookup::Stale => Attempt::Done(Err(ApiError::KeysUnavailable {
+                retry_after_secs: self.keys.retry_after_secs(),
+            })),
         }
     }
 

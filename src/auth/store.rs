@@ -342,6 +342,8 @@ impl JwksStore {
     fn complete(&self, outcome: Result<(KeySet, Option<Duration>), FetchError>) -> Duration {
         let now = self.clock.now();
         let mut state = self.state();
+        // Logged after the lock is released: a slow stderr must not stall readers of the state.
+        let report: (log::Level, String);
         let delay = match outcome {
             Ok((set, max_age)) => {
                 self.metrics.observe_fetch(FetchResult::success);
@@ -360,11 +362,17 @@ impl JwksStore {
                 let previous = keys.replace(Arc::new(snapshot));
                 drop(keys);
                 let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
-                if changed {
-                    log::info!("signing keys loaded from {}: kids [{kids}]", self.uri);
+                report = if changed {
+                    (
+                        log::Level::Info,
+                        format!("signing keys loaded from {}: kids [{kids}]", self.uri),
+                    )
                 } else {
-                    log::debug!("signing keys refreshed from {}, unchanged", self.uri);
-                }
+                    (
+                        log::Level::Debug,
+                        format!("signing keys refreshed from {}, unchanged", self.uri),
+                    )
+                };
                 state.last_success = Some(now);
                 state.last_error = None;
                 state.consecutive_failures = 0;
@@ -395,10 +403,13 @@ impl JwksStore {
                     ),
                     None => "no keys loaded yet, protected routes answer 503".to_owned(),
                 };
-                log::error!(
-                    "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
-                    self.uri,
-                    delay.as_secs_f64()
+                report = (
+                    log::Level::Error,
+                    format!(
+                        "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
+                        self.uri,
+                        delay.as_secs_f64()
+                    ),
                 );
                 state.last_error = Some(error.to_string());
                 delay
@@ -410,6 +421,7 @@ impl JwksStore {
         // this point subscribes to the new count and so waits for its own attempt.
         self.attempts.send_modify(|n| *n += 1);
         drop(state);
+        log::log!(report.0, "{}", report.1);
         delay
     }
 }

@@ -250,11 +250,20 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
 
 #[actix_web::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    signal_lets_an_in_flight_request_finish_then_exits_0("-TERM").await;
+}
+
+#[actix_web::test]
+async fn sigint_lets_an_in_flight_request_finish_then_exits_0() {
+    signal_lets_an_in_flight_request_finish_then_exits_0("-INT").await;
+}
+
+async fn signal_lets_an_in_flight_request_finish_then_exits_0(signal: &str) {
     let issuer = Issuer::new(key(0));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
     let _issuer_server = issuer.serve(listener).unwrap();
-    let dir = empty_dir("sigterm");
+    let dir = empty_dir(&format!("signal{signal}"));
     let port = free_port();
     let mut server = start(
         &dir,
@@ -302,7 +311,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
         if let Some(status) = server.0.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        assert!(Instant::now() < deadline, "still running after {signal}");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}");
