@@ -10,7 +10,7 @@
 mod load;
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hello_world_api::issuer::{Issuer, JwksBehaviour, SigningKey};
 
@@ -42,61 +42,101 @@ fn soak_through_rotation_and_an_issuer_outage() {
             ("APP__JWKS__REFRESH_INTERVAL_SECS", "2"),
             ("APP__JWKS__RETRY_INITIAL_SECS", "1"),
             ("APP__JWKS__RETRY_MAX_SECS", "4"),
+            // A rotated key is fetched on its first token, not at the next periodic refresh.
+            ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0.5"),
         ],
     );
-    let mut valid = tokens(&keys[0], &issuer_url, "user", 50, false);
-    valid.extend(tokens(&keys[1], &issuer_url, "user-b", 50, false));
-    let mut admin = tokens(&keys[0], &issuer_url, "admin", 25, true);
-    admin.extend(tokens(&keys[1], &issuer_url, "admin-b", 25, true));
-    // Published kid, unpublished key: a bad signature, which never triggers a fetch.
+    // The schedule: every rotate_every seconds (in Unix time, which wrk's Lua reads too) a
+    // new key is published a second ahead and the loads switch to tokens it signed, except
+    // around the outage, when no new key could be fetched. Invalid tokens: a published kid
+    // with another key's signature, which never triggers a fetch.
+    let run_start = load::now() + 4;
+    let outage_from = Duration::from_secs(seconds) / 2 - outage / 2;
+    let (outage_start, outage_end) = (
+        run_start + outage_from.as_secs(),
+        run_start + (outage_from + outage).as_secs(),
+    );
+    let mut valid_phases = vec![(0, tokens(&keys[0], &issuer_url, "user", 50, false))];
+    let mut admin_phases = vec![(0, tokens(&keys[1], &issuer_url, "admin", 25, true))];
+    let mut rotations: Vec<(u64, usize)> = Vec::new();
+    let mut at = run_start + rotate_every.as_secs();
+    while at < run_start + seconds {
+        if at + 1 < outage_start || at > outage_end + 1 {
+            let key = 2 + rotations.len() % 5;
+            rotations.push((at, key));
+            let sub = format!("phase-{at}");
+            valid_phases.push((at, tokens(&keys[key], &issuer_url, &sub, 20, false)));
+            admin_phases.push((at, tokens(&keys[key], &issuer_url, &sub, 10, true)));
+        }
+        at += rotate_every.as_secs();
+    }
     let impostor = SigningKey::from_pkcs8_pem("soak-0", keys[7].private_pem()).unwrap();
     let invalid = tokens(&impostor, &issuer_url, "forged", 100, true);
     let base = format!("http://127.0.0.1:{port}");
-    for (name, path, tokens) in [
-        ("valid", "/api/messages/protected", &valid),
-        ("admin", "/api/messages/admin", &admin),
-        ("invalid", "/api/messages/protected", &invalid),
-    ] {
-        std::fs::write(dir.join(format!("{name}.lua")), script(path, tokens)).unwrap();
-    }
+    std::fs::write(
+        dir.join("valid.lua"),
+        load::phased_script("/api/messages/protected", &valid_phases),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("admin.lua"),
+        load::phased_script("/api/messages/admin", &admin_phases),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("invalid.lua"),
+        script("/api/messages/protected", &invalid),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("warmup.lua"),
+        script("/api/messages/protected", &valid_phases[0].1),
+    )
+    .unwrap();
 
     // Warm-up, then the resident memory the run starts from.
-    wrk(&dir, "valid", &base, 8, 2).wait_with_output().unwrap();
+    wrk(&dir, "warmup", &base, 8, 2).wait_with_output().unwrap();
     let (rss_start, peak_start) = server.memory_kib();
     let fetches_start = issuer.jwks_fetches();
 
-    let started = Instant::now();
+    // Start the loads on the schedule's first second.
+    while load::now() < run_start {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let runs: Vec<(&str, Child)> = ["valid", "admin", "invalid"]
         .into_iter()
         .map(|name| (name, wrk(&dir, name, &base, 8, seconds)))
         .collect();
-    let outage_from = Duration::from_secs(seconds) / 2 - outage / 2;
-    let mut next_key = 2;
-    let mut extra: Option<String> = None;
     let mut down = false;
     let mut outage_fetches = 0;
-    let mut last_rotation = Instant::now();
-    while started.elapsed() < Duration::from_secs(seconds) {
-        std::thread::sleep(Duration::from_millis(100));
-        let at = started.elapsed();
-        if !down && at >= outage_from && at < outage_from + outage {
+    let mut published: Vec<String> = Vec::new();
+    let mut next_rotation = 0;
+    while load::now() < run_start + seconds {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = load::now();
+        if !down && now >= outage_start && now < outage_end {
             issuer.set_behaviour(JwksBehaviour::Fail(503));
             outage_fetches = issuer.jwks_fetches();
             down = true;
-        } else if down && at >= outage_from + outage {
+        } else if down && now >= outage_end {
             issuer.set_behaviour(JwksBehaviour::Serve);
             outage_fetches = issuer.jwks_fetches() - outage_fetches;
             down = false;
         }
-        if last_rotation.elapsed() >= rotate_every {
-            last_rotation = Instant::now();
-            // Rotate: publish a new key, retire the previous extra one.
-            let key = keys[next_key].clone();
-            next_key = if next_key == 6 { 2 } else { next_key + 1 };
-            if let Some(kid) = extra.replace(key.kid().to_owned()) {
-                issuer.unpublish(&kid);
+        // Publish each rotation's key a second before its tokens are used; keep the two
+        // newest rotated keys (tokens of the previous one may still be in flight).
+        if let Some(&(at, key)) = rotations.get(next_rotation)
+            && now + 1 >= at
+        {
+            issuer.publish(keys[key].clone());
+            published.push(keys[key].kid().to_owned());
+            if published.len() > 2 {
+                let retired = published.remove(0);
+                if !published.contains(&retired) {
+                    issuer.unpublish(&retired);
+                }
             }
-            issuer.publish(key);
+            next_rotation += 1;
         }
     }
     issuer.set_behaviour(JwksBehaviour::Serve);
@@ -109,7 +149,8 @@ fn soak_through_rotation_and_an_issuer_outage() {
 
     println!();
     println!(
-        "soak: {seconds} s of wrk (3 runs, 1 thread and 8 connections each), a key rotation every {} s, issuer down {} s from {} s",
+        "soak: {seconds} s of wrk (3 runs, 1 thread and 8 connections each), {} key rotations (every {} s, tokens of each new key used from its first second), issuer down {} s from {} s",
+        rotations.len(),
         rotate_every.as_secs(),
         outage.as_secs(),
         outage_from.as_secs()
@@ -149,6 +190,14 @@ fn soak_through_rotation_and_an_issuer_outage() {
         rss_peak as f64 / 1024.0
     );
 
+    for name in ["valid", "admin"] {
+        let reached = results.iter().find(|(n, _)| *n == name).unwrap().1.phase;
+        assert_eq!(
+            reached,
+            rotations.len() as u64 + 1,
+            "{name}: the load used the tokens of every rotated key"
+        );
+    }
     assert_eq!(valid_refused, 0, "valid tokens were refused");
     assert_eq!(server_errors, 0, "the server answered 5xx");
     let invalid = &results.iter().find(|(n, _)| *n == "invalid").unwrap().1;

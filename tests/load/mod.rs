@@ -165,6 +165,47 @@ end
     lua
 }
 
+/// A wrk script that switches token lists at given Unix times (`phases`: start, tokens; the
+/// first starts at 0), for tokens signed by keys the issuer rotates in during the run.
+pub fn phased_script(path: &str, phases: &[(u64, Vec<String>)]) -> String {
+    let mut lua = String::from("local phases = {\n");
+    for (start, tokens) in phases {
+        let _ = write!(lua, "  {{ start = {start}, tokens = {{");
+        for token in tokens {
+            let _ = write!(lua, "\"{token}\",");
+        }
+        lua.push_str("} },\n");
+    }
+    lua.push_str("}\n");
+    // Reuse the plain script's counting, with a request() that follows the schedule.
+    let plain = script(path, &[]);
+    let body = plain
+        .split_once("function request()")
+        .map(|(head, _)| head.replace("local tokens = {\n}\n", ""))
+        .unwrap_or_default();
+    let tail = plain
+        .split_once("function response(")
+        .map(|(_, rest)| format!("function response({rest}"))
+        .unwrap_or_default()
+        .replace("\"LOAD requests=%d", "\"LOAD phase=%d requests=%d")
+        .replace(
+            "    summary.requests,",
+            "    threads[1]:get(\"phase\"), summary.requests,",
+        );
+    let _ = write!(
+        lua,
+        r#"{body}phase = 1
+function request()
+  i = i + 1
+  while phase < #phases and os.time() >= phases[phase + 1].start do phase = phase + 1 end
+  local tokens = phases[phase].tokens
+  return wrk.format("GET", "{path}", {{ ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] }})
+end
+{tail}"#
+    );
+    lua
+}
+
 /// What one wrk run reported.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
@@ -175,6 +216,8 @@ pub struct Counts {
     pub socket_errors: u64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// For a phased script: the last phase (1-based) its first thread reached.
+    pub phase: u64,
 }
 
 impl Counts {
@@ -208,6 +251,7 @@ pub fn counts(output: &Output) -> Counts {
         socket_errors: value("socket_errors"),
         p50_us: value("p50_us"),
         p99_us: value("p99_us"),
+        phase: value("phase"),
     }
 }
 
