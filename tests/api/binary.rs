@@ -383,3 +383,74 @@ async fn rust_log_sets_the_log_level() {
         );
     }
 }
+
+#[actix_web::test]
+async fn shutdown_gives_up_on_requests_still_running_after_the_timeout() {
+    let issuer = Issuer::new(key(0));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
+    let _issuer_server = issuer.serve(listener).unwrap();
+    let dir = empty_dir("shutdown-timeout");
+    let port = free_port();
+    let mut server = start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &issuer_url),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
+            ("APP__JWKS__FETCH_TIMEOUT_SECS", "30"),
+            ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+            ("APP__SERVER__WORKERS", "1"),
+        ],
+        port,
+    );
+    while issuer.jwks_fetches() < 1 {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    // This request waits on a key fetch that takes far longer than the shutdown timeout.
+    issuer.rotate_to(key(1));
+    issuer.set_delay(Duration::from_secs(20));
+    let token = issuer
+        .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
+        .unwrap();
+    let request = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+        .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
+        .bearer_auth(&token)
+        .send();
+    let in_flight = actix_web::rt::spawn(async move { request.await.map(|r| r.status()) });
+    while issuer.jwks_fetches() < 2 {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let signalled = Instant::now();
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "shutdown waited for the request"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the request was cut off, not answered"
+    );
+}
