@@ -258,65 +258,97 @@ async fn sigint_lets_an_in_flight_request_finish_then_exits_0() {
     signal_lets_an_in_flight_request_finish_then_exits_0("-INT").await;
 }
 
-async fn signal_lets_an_in_flight_request_finish_then_exits_0(signal: &str) {
+/// The binary against a loopback issuer, with one request stuck behind a key fetch that
+/// takes `fetch_delay` (its token names a key the server has yet to fetch).
+struct InFlight {
+    server: Running,
+    dir: PathBuf,
+    port: u16,
+    request: tokio::task::JoinHandle<Result<u16, String>>,
+}
+
+async fn in_flight_request(name: &str, extra: &[(&str, &str)], fetch_delay: Duration) -> InFlight {
     let issuer = Issuer::new(key(0));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
     let _issuer_server = issuer.serve(listener).unwrap();
-    let dir = empty_dir(&format!("signal{signal}"));
+    let dir = empty_dir(name);
     let port = free_port();
-    let mut server = start(
-        &dir,
-        &[
-            ("AUTH0_ISSUER", &issuer_url),
-            ("AUTH0_AUDIENCE", AUDIENCE),
-            ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
-            ("APP__SERVER__WORKERS", "1"),
-        ],
-        port,
-    );
+    let mut env = vec![
+        ("AUTH0_ISSUER", issuer_url.as_str()),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+        ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
+        ("APP__SERVER__WORKERS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    let server = start(&dir, &env, port);
     while issuer.jwks_fetches() < 1 {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-    // A token of a new key makes its request wait for a slow key refresh: in flight.
     issuer.rotate_to(key(1));
-    issuer.set_delay(Duration::from_millis(1500));
+    issuer.set_delay(fetch_delay);
     let token = issuer
         .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
         .unwrap();
-    let request = awc::Client::default()
+    let request = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .finish()
         .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
-        .bearer_auth(&token);
-    let in_flight = actix_web::rt::spawn(send(request));
+        .bearer_auth(&token)
+        .send();
+    let request = actix_web::rt::spawn(async move {
+        request
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    });
     while issuer.jwks_fetches() < 2 {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
+    InFlight {
+        server,
+        dir,
+        port,
+        request,
+    }
+}
 
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let reply = in_flight.await.unwrap();
-    assert_eq!(
-        reply.status, 200,
-        "the in-flight request finished: {reply:?}"
-    );
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
+impl InFlight {
+    /// Sends `signal` and waits (at most `limit`) for the process to exit.
+    async fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.server.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {limit:?} after {signal}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(Instant::now() < deadline, "still running after {signal}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+}
+
+async fn signal_lets_an_in_flight_request_finish_then_exits_0(signal: &str) {
+    let name = format!("signal{signal}");
+    let mut fixture = in_flight_request(&name, &[], Duration::from_millis(1500)).await;
+    let status = fixture
+        .signal_and_wait(signal, Duration::from_secs(15))
+        .await;
+    let answer = (&mut fixture.request).await.unwrap();
+    assert_eq!(answer, Ok(200), "the in-flight request finished");
     assert!(status.success(), "{status:?}");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
-    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(TcpStream::connect(("127.0.0.1", fixture.port)).is_err());
+    let log = std::fs::read_to_string(fixture.dir.join("server.log")).unwrap();
     assert!(log.contains("stopped"), "{log}");
 }
 
@@ -386,71 +418,24 @@ async fn rust_log_sets_the_log_level() {
 
 #[actix_web::test]
 async fn shutdown_gives_up_on_requests_still_running_after_the_timeout() {
-    let issuer = Issuer::new(key(0));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
-    let _issuer_server = issuer.serve(listener).unwrap();
-    let dir = empty_dir("shutdown-timeout");
-    let port = free_port();
-    let mut server = start(
-        &dir,
-        &[
-            ("AUTH0_ISSUER", &issuer_url),
-            ("AUTH0_AUDIENCE", AUDIENCE),
-            ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
-            ("APP__JWKS__FETCH_TIMEOUT_SECS", "30"),
-            ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
-            ("APP__SERVER__WORKERS", "1"),
-        ],
-        port,
-    );
-    while issuer.jwks_fetches() < 1 {
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-    // This request waits on a key fetch that takes far longer than the shutdown timeout.
-    issuer.rotate_to(key(1));
-    issuer.set_delay(Duration::from_secs(20));
-    let token = issuer
-        .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
-        .unwrap();
-    let request = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .finish()
-        .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
-        .bearer_auth(&token)
-        .send();
-    let in_flight = actix_web::rt::spawn(async move { request.await.map(|r| r.status()) });
-    while issuer.jwks_fetches() < 2 {
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-
+    let extra = [
+        ("APP__JWKS__FETCH_TIMEOUT_SECS", "30"),
+        ("APP__SERVER__SHUTDOWN_TIMEOUT_SECS", "1"),
+    ];
+    let mut fixture = in_flight_request("shutdown-timeout", &extra, Duration::from_secs(20)).await;
     let signalled = Instant::now();
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(15),
-            "shutdown waited for the request"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = fixture
+        .signal_and_wait("-TERM", Duration::from_secs(15))
+        .await;
     assert!(status.success(), "{status:?}");
     assert!(
         signalled.elapsed() < Duration::from_secs(10),
         "{:?}",
         signalled.elapsed()
     );
+    let answer = (&mut fixture.request).await.unwrap();
     assert!(
-        in_flight.await.unwrap().is_err(),
-        "the request was cut off, not answered"
+        answer.is_err(),
+        "the request was cut off, not answered: {answer:?}"
     );
 }
