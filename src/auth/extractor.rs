@@ -39,6 +39,7 @@ enum Attempt {
     NeedsKeys {
         token: String,
         header: TokenHeader,
+        cache_key: Option<TokenKey>,
     },
 }
 
@@ -105,6 +106,7 @@ impl Authenticator {
             Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys {
                 token: token.to_owned(),
                 header,
+                cache_key,
             },
             // The refresher is already retrying; waiting on it would only delay the 503.
             Lookup::Stale => Attempt::Done(Err(ApiError::KeysUnavailable {
@@ -138,11 +140,11 @@ impl Authenticator {
         &self,
         token: &str,
         header: &TokenHeader,
+        cache_key: Option<TokenKey>,
     ) -> Result<Arc<Claims>, ApiError> {
         self.keys.refresh_for_unknown_kid().await;
         match self.keys.lookup(&header.kid) {
             Lookup::Found(key, generation) => {
-                let cache_key = self.cache.as_ref().map(|_| TokenCache::key(token));
                 self.verify(token, header, &key, generation, cache_key)
             }
             Lookup::Unknown => {
@@ -183,10 +185,17 @@ fn extract<T: 'static>(
     };
     match auth.attempt(req) {
         Attempt::Done(result) => Either::Left(ready(record(&auth, req, result.and_then(finish)))),
-        Attempt::NeedsKeys { token, header } => {
+        Attempt::NeedsKeys {
+            token,
+            header,
+            cache_key,
+        } => {
             let req = req.clone();
             Either::Right(Box::pin(async move {
-                let result = auth.after_refresh(&token, &header).await.and_then(finish);
+                let result = auth
+                    .after_refresh(&token, &header, cache_key)
+                    .await
+                    .and_then(finish);
                 record(&auth, &req, result)
             }))
         }
