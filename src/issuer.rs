@@ -300,12 +300,15 @@ impl Issuer {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
             .app_data(web::PayloadConfig::new(16 * 1024))
-            .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks_endpoint)))
-            .service(
-                web::resource("/.well-known/openid-configuration")
-                    .route(web::get().to(discovery_endpoint)),
-            )
-            .service(web::resource("/oauth/token").route(web::post().to(token_endpoint)))
+            .service(endpoint(
+                "/.well-known/jwks.json",
+                web::get().to(jwks_endpoint),
+            ))
+            .service(endpoint(
+                "/.well-known/openid-configuration",
+                web::get().to(discovery_endpoint),
+            ))
+            .service(endpoint("/oauth/token", web::post().to(token_endpoint)))
             .default_service(web::to(|| async {
                 oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
             }));
@@ -349,6 +352,19 @@ async fn jwks_endpoint(issuer: web::Data<Issuer>) -> HttpResponse {
             .content_type("text/html")
             .body("<html>maintenance</html>"),
     }
+}
+
+/// A resource with one route; other methods get a 405 in the OAuth error shape.
+fn endpoint(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(|| async {
+            oauth_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "method not allowed",
+            )
+        }))
 }
 
 async fn discovery_endpoint(issuer: web::Data<Issuer>) -> HttpResponse {

@@ -226,6 +226,10 @@ async fn token_endpoint_refuses_wrong_clients_secrets_grants_and_audiences() {
             );
         }
     }
+    let get = send(issuer.client.get(format!("{}oauth/token", issuer.url))).await;
+    assert_oauth_error(&get, 405, "invalid_request");
+    let unknown = send(issuer.client.get(format!("{}authorize", issuer.url))).await;
+    assert_oauth_error(&unknown, 404, "not_found");
     let plain = send(issuer.token_request().content_type("text/plain")).await;
     assert_oauth_error(&plain, 400, "invalid_request");
     let bad_json = reply(
