@@ -84,32 +84,30 @@ impl Rejection {
     }
 }
 
-/// Every error the HTTP layer can answer with.
-#[derive(Debug, Display, Error)]
+/// Every error the HTTP layer can answer with. Its `Display` is the answer's `message`.
+#[derive(Debug, Error)]
 pub enum ApiError {
-    #[display("Requires authentication")]
     MissingCredentials,
-    #[display("Bad credentials")]
     InvalidToken(#[error(not(source))] Rejection),
-    #[display("Permission denied")]
     InsufficientPermission {
-        /// The permission the route requires, announced as the challenge's `scope`.
+        /// The permissions the route requires, announced as the challenge's `scope`.
         #[error(not(source))]
-        required: &'static str,
+        required: &'static [&'static str],
     },
-    #[display("Unable to verify credentials")]
     KeysUnavailable {
         /// Seconds until the next attempt to fetch keys, for `Retry-After`.
         retry_after_secs: u64,
     },
-    #[display("Not Found")]
     NotFound,
-    #[display("Method Not Allowed")]
     MethodNotAllowed,
-    #[display("Request Header Fields Too Large")]
     HeadersTooLarge,
-    #[display("Internal server error")]
     Internal,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// The JSON body of every error.
@@ -132,6 +130,31 @@ impl ErrorBody<'_> {
 }
 
 impl ApiError {
+    /// The `message` of the answer: the one place each text is written.
+    pub fn message(&self) -> &'static str {
+        match self {
+            ApiError::MissingCredentials => "Requires authentication",
+            ApiError::InvalidToken(_) => "Bad credentials",
+            ApiError::InsufficientPermission { .. } => "Permission denied",
+            ApiError::KeysUnavailable { .. } => "Unable to verify credentials",
+            ApiError::NotFound => "Not Found",
+            ApiError::MethodNotAllowed => "Method Not Allowed",
+            ApiError::HeadersTooLarge => "Request Header Fields Too Large",
+            ApiError::Internal => "Internal server error",
+        }
+    }
+
+    /// The variant for a status the framework answered by itself (unknown path, wrong method).
+    pub fn for_status(status: StatusCode) -> Option<Self> {
+        match status {
+            StatusCode::NOT_FOUND => Some(ApiError::NotFound),
+            StatusCode::METHOD_NOT_ALLOWED => Some(ApiError::MethodNotAllowed),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Some(ApiError::HeadersTooLarge),
+            StatusCode::INTERNAL_SERVER_ERROR => Some(ApiError::Internal),
+            _ => None,
+        }
+    }
+
     fn oauth_error(&self) -> Option<&'static str> {
         match self {
             ApiError::InvalidToken(_) => Some("invalid_token"),
@@ -148,32 +171,24 @@ impl ApiError {
                 r#"Bearer realm="{REALM}", error="invalid_token", error_description="{reason}""#
             )),
             ApiError::InsufficientPermission { required } => Some(format!(
-                r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{required}""#
+                r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{}""#,
+                required.join(" ")
             )),
             _ => None,
         }
     }
 
     fn body(&self) -> ErrorBody<'static> {
-        let message = match self {
-            ApiError::MissingCredentials => "Requires authentication",
-            ApiError::InvalidToken(_) => "Bad credentials",
-            ApiError::InsufficientPermission { .. } => "Permission denied",
-            ApiError::KeysUnavailable { .. } => "Unable to verify credentials",
-            ApiError::NotFound => "Not Found",
-            ApiError::MethodNotAllowed => "Method Not Allowed",
-            ApiError::HeadersTooLarge => "Request Header Fields Too Large",
-            ApiError::Internal => "Internal server error",
-        };
         let error_description = match self {
             ApiError::InvalidToken(reason) => Some(reason.to_string()),
-            ApiError::InsufficientPermission { required } => {
-                Some(format!("requires the {required} permission"))
-            }
+            ApiError::InsufficientPermission { required } => Some(match required {
+                [one] => format!("requires the {one} permission"),
+                all => format!("requires the {} permissions", all.join(", ")),
+            }),
             _ => None,
         };
         ErrorBody {
-            message,
+            message: self.message(),
             error: self.oauth_error(),
             error_description,
         }
@@ -213,14 +228,13 @@ pub fn mime_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
-/// The `message` used when a framework-generated error (404, 405, 400, …) is rewritten as JSON.
+/// The `message` used when a framework-generated error (404, 405, 400, …) is rewritten as
+/// JSON: our own text where we have a variant for the status, else its reason phrase.
 pub fn message_for_status(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::INTERNAL_SERVER_ERROR => "Internal server error",
-        StatusCode::NOT_FOUND => "Not Found",
-        StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed",
-        other => other.canonical_reason().unwrap_or("Error"),
-    }
+    ApiError::for_status(status).map_or_else(
+        || status.canonical_reason().unwrap_or("Error"),
+        |error| error.message(),
+    )
 }
 
 #[cfg(test)]
@@ -273,7 +287,7 @@ mod tests {
     #[actix_web::test]
     async fn insufficient_permission_is_403_announcing_the_scope() {
         let error = ApiError::InsufficientPermission {
-            required: "read:admin-messages",
+            required: &["read:admin-messages"],
         };
         let (status, challenge, body) = parts(error).await;
         assert_eq!(status, StatusCode::FORBIDDEN);

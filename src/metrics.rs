@@ -14,9 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::auth::store::KeyStatus;
-use crate::error::ApiError;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
@@ -31,13 +28,14 @@ struct RouteLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AuthLabels {
-    outcome: Outcome,
+    outcome: AuthOutcome,
     reason: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+/// How an authorization decision ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-enum Outcome {
+pub enum AuthOutcome {
     allowed,
     missing_token,
     invalid_token,
@@ -173,7 +171,7 @@ impl Metrics {
         }
     }
 
-    /// One answered request. `route` is one of [`crate::routes::ROUTES`] or `unmatched`.
+    /// One answered request. `route` is a declared route's path or `unmatched`.
     /// Labels are static strings: counting a request allocates nothing.
     pub fn observe_request(
         &self,
@@ -204,16 +202,8 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// One authorization decision: `Ok` for allowed, else the error answered.
-    pub fn observe_auth(&self, decision: Result<(), &ApiError>) {
-        let (outcome, reason) = match decision {
-            Ok(()) => (Outcome::allowed, ""),
-            Err(ApiError::MissingCredentials) => (Outcome::missing_token, ""),
-            Err(ApiError::InvalidToken(reason)) => (Outcome::invalid_token, reason.code()),
-            Err(ApiError::InsufficientPermission { .. }) => (Outcome::insufficient_permission, ""),
-            Err(ApiError::KeysUnavailable { .. }) => (Outcome::keys_unavailable, ""),
-            Err(_) => (Outcome::error, ""),
-        };
+    /// One authorization decision, with the reason a token was refused (empty otherwise).
+    pub fn observe_auth(&self, outcome: AuthOutcome, reason: &'static str) {
         self.auth
             .get_or_create(&AuthLabels { outcome, reason })
             .inc();
@@ -236,9 +226,10 @@ impl Metrics {
         self.fetches.get_or_create(&FetchLabels { result }).inc();
     }
 
-    /// The exposition text, with the key gauges read from `status` now.
-    pub fn render(&self, status: &KeyStatus, seconds_since_success: Option<f64>) -> String {
-        self.keys_loaded.set(status.kids.len() as i64);
+    /// The exposition text, with the key gauges set from what the caller read now.
+    pub fn render(&self, keys_loaded: usize, seconds_since_success: Option<f64>) -> String {
+        self.keys_loaded
+            .set(i64::try_from(keys_loaded).unwrap_or(i64::MAX));
         self.since_refresh
             .set(seconds_since_success.unwrap_or(-1.0));
         let mut text = String::new();

@@ -1,11 +1,13 @@
-//! Bearer-token authentication: header parsing, token validation, the signing-key store and
-//! the request extractors that put them together.
+//! Bearer-token authentication: header parsing, token validation, the signing-key store, the
+//! route policies and the request extractor that put them together.
 
+pub mod authenticator;
 pub mod bearer;
 pub mod cache;
 pub mod claims;
 pub mod extractor;
 pub mod json;
 pub mod keys;
+pub mod policy;
 pub mod store;
 pub mod validator;

@@ -224,7 +224,7 @@ impl JwksStore {
     pub fn render_metrics(&self) -> String {
         let status = self.status();
         let since = status.since_last_success.map(|d| d.as_secs_f64());
-        self.metrics.render(&status, since)
+        self.metrics.render(status.kids.len(), since)
     }
 
     /// Starts the background refresher on the current (actix) runtime. It fetches at once.

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::auth::extractor::Authenticator;
+use crate::auth::authenticator::Authenticator;
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> HttpResponse {

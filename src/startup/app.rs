@@ -1,0 +1,75 @@
+//! The one app factory, used by [`Application`](super::Application) and by tests.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{ErrorHandlers, Logger};
+use actix_web::{App, web};
+
+use crate::auth::authenticator::Authenticator;
+use crate::metrics::Metrics;
+use crate::routes::{self, Route};
+use crate::startup::middleware::{cors, header_budget, json_error_body, observe, security_headers};
+
+/// What every worker's app shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub authenticator: web::Data<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub allowed_origin: String,
+    /// Requests whose header names and values add up to more are refused with 431.
+    pub max_header_bytes: usize,
+}
+
+/// The app serving [`routes::ROUTES`].
+pub fn create_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    create_app_with(state, routes::ROUTES)
+}
+
+/// The app serving `routes`, with every middleware of the real one (tests declare routes of
+/// their own with it).
+pub fn create_app_with(
+    state: AppState,
+    routes: &'static [Route],
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let AppState {
+        authenticator,
+        metrics,
+        allowed_origin,
+        max_header_bytes,
+    } = state;
+    App::new()
+        .app_data(authenticator)
+        .configure(|cfg| routes::register(cfg, routes))
+        // Innermost, so a refusal still gets CORS, JSON and security headers.
+        .wrap_fn(move |req, service| header_budget(max_header_bytes, req, service))
+        .wrap(cors(&allowed_origin))
+        .wrap(ErrorHandlers::new().default_handler(json_error_body))
+        .wrap(security_headers())
+        // Request id and metrics see every answer, the framework's own errors included.
+        .wrap_fn(move |req, service| observe(&metrics, req, service))
+        // The path only (%U), never the query: a token there must not reach the log.
+        .wrap(
+            Logger::new(r#"%a "%{method}xi %U" %s %b %Dms id=%{x-request-id}o"#)
+                .custom_request_replace("method", |req| req.method().to_string()),
+        )
+}

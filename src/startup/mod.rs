@@ -1,0 +1,185 @@
+//! Building and running the server: the [`Application`] binds before it runs so callers (and
+//! tests) learn the real port, then serves the app of [`app::create_app`] with its key
+//! refresher and metrics listener.
+
+mod app;
+mod management;
+mod middleware;
+mod signals;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpServer, web};
+use derive_more::{Display, Error};
+use tokio::task::JoinHandle;
+
+pub use app::{AppState, create_app, create_app_with};
+
+use crate::auth::authenticator::Authenticator;
+use crate::auth::cache::TokenCache;
+use crate::auth::store::JwksStore;
+use crate::auth::validator::TokenValidator;
+use crate::clock::{Clock, SystemClock};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use management::serve_metrics;
+use signals::Signals;
+
+/// Installs the process-wide rustls crypto provider (aws-lc-rs) unless one is installed.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, Display, Error)]
+pub enum StartupError {
+    #[display("server.host/server.port: cannot listen on {address}: {source}")]
+    Bind {
+        #[error(not(source))]
+        address: String,
+        source: std::io::Error,
+    },
+    #[display("metrics.address: cannot listen on {address}: {source}")]
+    MetricsBind {
+        #[error(not(source))]
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running server with its key refresher and metrics listener.
+pub struct Application {
+    port: u16,
+    server: Server,
+    keys: Arc<JwksStore>,
+    refresher: JoinHandle<()>,
+    management: Option<(u16, ServerHandle)>,
+}
+
+impl Application {
+    /// Binds the listener and starts the key refresher. Must run inside an actix runtime.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock the key store reads (tests pass a manual one).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        install_crypto_provider();
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
+            .port();
+
+        let metrics = Arc::new(Metrics::new());
+        let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
+        let cache = settings
+            .cache
+            .enabled
+            .then(|| TokenCache::new(&settings.cache, settings.auth.leeway));
+        let authenticator = web::Data::new(Authenticator::new(
+            TokenValidator::new(&settings.auth),
+            Arc::clone(&keys),
+            cache,
+            Arc::clone(&metrics),
+        ));
+        let management = match settings.metrics.address {
+            Some(address) => Some(serve_metrics(
+                address,
+                authenticator.clone(),
+                Arc::clone(&metrics),
+            )?),
+            None => None,
+        };
+        let refresher = keys.spawn_refresher();
+        let state = AppState {
+            authenticator,
+            metrics,
+            allowed_origin: settings.cors.allowed_origin.clone(),
+            max_header_bytes: settings.server.max_header_bytes,
+        };
+        let server = HttpServer::new(move || create_app(state.clone()))
+            .workers(settings.server.workers)
+            // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs_f64().ceil() as u64)
+            // actix treats SIGINT as a forced stop; we handle both signals gracefully instead.
+            .disable_signals()
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address, source })?
+            .run();
+        log::info!(
+            "listening on http://{}:{port} ({} profile); tokens from issuer {} (audience {}); keys from {}",
+            settings.server.host,
+            settings.environment,
+            settings.auth.issuer,
+            settings.auth.audience,
+            settings.auth.jwks_uri,
+        );
+        Ok(Self {
+            port,
+            server,
+            keys,
+            refresher,
+            management,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The metrics listener's port, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.management.as_ref().map(|(port, _)| *port)
+    }
+
+    /// The key store, e.g. to trigger a refresh.
+    pub fn keys(&self) -> Arc<JwksStore> {
+        Arc::clone(&self.keys)
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Stops the server gracefully on SIGTERM or SIGINT (Ctrl-C): for the binary, not for tests.
+    /// The handlers are installed before this returns, so no signal can slip past them.
+    pub fn stop_on_signals(&self) {
+        let handle = self.server.handle();
+        let signals = Signals::install();
+        actix_web::rt::spawn(async move {
+            let signal = signals.recv().await;
+            log::info!("{signal} received: finishing in-flight requests, then stopping");
+            handle.stop(true).await;
+        });
+    }
+
+    /// Serves until the server stops (after [`Application::stop_on_signals`], or through its handle): it stops
+    /// accepting, lets in-flight requests finish within `server.shutdown_timeout_secs`, then
+    /// stops the key refresher and the metrics listener.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.refresher.abort();
+        if let Some((_, management)) = self.management {
+            management.stop(true).await;
+        }
+        log::info!("stopped");
+        result
+    }
+}
