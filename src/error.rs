@@ -5,6 +5,8 @@
 //! - a bearer token that was refused for any reason: [`ApiError::InvalidToken`] with the [`Rejection`];
 //! - a valid token that lacks a permission: [`ApiError::InsufficientPermission`];
 //! - no signing key could be obtained from the issuer: [`ApiError::KeysUnavailable`] (never blame the client);
+//! - a request refused before routing: [`ApiError::HeadersTooLarge`], [`ApiError::MisdirectedRequest`];
+//! - a framework answer (unknown path, wrong method): [`ApiError::for_status`];
 //! - anything that is our own fault: [`ApiError::Internal`] (log the cause where it happens).
 //!
 //! Every answer is `{"message": …}` JSON. Authentication errors add the RFC 6750 `error` and
@@ -37,6 +39,8 @@ pub enum Rejection {
     AlgorithmMismatch,
     #[display("unsupported critical header")]
     UnsupportedCritical,
+    #[display("unexpected token type")]
+    UnexpectedType,
     #[display("missing key id")]
     MissingKeyId,
     #[display("unknown signing key")]
@@ -70,6 +74,7 @@ impl Rejection {
             Rejection::AlgorithmNotAllowed => "algorithm_not_allowed",
             Rejection::AlgorithmMismatch => "algorithm_does_not_match_key",
             Rejection::UnsupportedCritical => "unsupported_critical_header",
+            Rejection::UnexpectedType => "unexpected_token_type",
             Rejection::MissingKeyId => "missing_key_id",
             Rejection::UnknownKey => "unknown_signing_key",
             Rejection::BadSignature => "invalid_signature",
@@ -101,6 +106,8 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed,
     HeadersTooLarge,
+    /// The request named a host other than loopback while the development issuer runs.
+    MisdirectedRequest,
     Internal,
 }
 
@@ -140,6 +147,10 @@ impl ApiError {
             ApiError::NotFound => "Not Found",
             ApiError::MethodNotAllowed => "Method Not Allowed",
             ApiError::HeadersTooLarge => "Request Header Fields Too Large",
+            ApiError::MisdirectedRequest => {
+                "Misdirected Request: while the development issuer runs, this server answers \
+                 only requests to localhost, 127.0.0.1 or [::1]"
+            }
             ApiError::Internal => "Internal server error",
         }
     }
@@ -204,6 +215,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -350,6 +362,7 @@ mod tests {
             AlgorithmNotAllowed,
             AlgorithmMismatch,
             UnsupportedCritical,
+            UnexpectedType,
             MissingKeyId,
             UnknownKey,
             BadSignature,

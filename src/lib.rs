@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod host;
 pub mod issuer;
 pub mod metrics;
 pub mod request_id;

@@ -8,11 +8,70 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hello_world_api::issuer::{request_token, start_dev_issuer};
-use hello_world_api::settings::{self, Settings};
-use hello_world_api::startup::Application;
+use derive_more::{Display, Error, From};
+use hello_world_api::issuer::{IssuerError, TokenRequestError, request_token, start_dev_issuer};
+use hello_world_api::settings::{self, Settings, SettingsError};
+use hello_world_api::startup::{Application, StartupError};
+
+/// Why the binary stopped with a failure.
+#[derive(Debug, Display, Error, From)]
+enum Failure {
+    #[display("usage: hello-world-api [token [CLIENT_ID]]")]
+    Usage,
+    #[display("configuration error: .env: {_0}")]
+    DotEnv(dotenvy::Error),
+    #[display("configuration error: {_0}")]
+    Settings(SettingsError),
+    #[display("error: {_0}")]
+    DevIssuer(IssuerError),
+    #[display("error: {_0}")]
+    Startup(StartupError),
+    #[display("error: server stopped: {_0}")]
+    Serve(std::io::Error),
+    #[display("error: {_0}")]
+    Token(TokenRequestError),
+    #[display(
+        "error: tokens come from {_0}, not from the development issuer (it runs only in a local \
+         run without AUTH0_DOMAIN or AUTH0_ISSUER): get one from your tenant"
+    )]
+    #[from(ignore)]
+    NoDevIssuer(#[error(not(source))] String),
+    #[display("error: no client {wanted:?} in dev_issuer.clients (known: {known})")]
+    #[from(ignore)]
+    UnknownClient {
+        #[error(not(source))]
+        wanted: String,
+        #[error(not(source))]
+        known: String,
+    },
+}
+
+impl Failure {
+    /// 2 for what the caller must fix before anything starts (usage, configuration), else 1.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Usage | Failure::DotEnv(_) | Failure::Settings(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+enum Command {
+    Serve,
+    Token(Option<String>),
+}
 
 fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn run() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args
         .iter()
@@ -23,86 +82,59 @@ fn main() -> ExitCode {
         [] => Command::Serve,
         ["token"] => Command::Token(None),
         ["token", client] => Command::Token(Some((*client).to_owned())),
-        _ => {
-            eprintln!("usage: hello-world-api [token [CLIENT_ID]]");
-            return ExitCode::from(2);
-        }
+        _ => return Err(Failure::Usage),
     };
 
-    // Variables already in the process win over `.env`, as dotenv tools do.
-    if let Err(error) = dotenvy::dotenv()
+    // `.env` of the working directory only: never one from a parent directory, which someone
+    // else may control (a stray /tmp/.env must not choose the issuer we trust). Variables
+    // already in the process win over it, as dotenv tools do.
+    if let Err(error) = dotenvy::from_path(".env")
         && !error.not_found()
     {
-        eprintln!("configuration error: .env: {error}");
-        return ExitCode::from(2);
+        return Err(Failure::DotEnv(error));
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let settings = match settings::load(&config_dir(&env), &env) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("configuration error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let settings = settings::load(&config_dir(&env), &env)?;
 
-    let outcome = actix_web::rt::System::new().block_on(async move {
+    actix_web::rt::System::new().block_on(async move {
         match command {
             Command::Serve => serve(settings).await,
             Command::Token(client) => print_token(&settings, client.as_deref()).await,
         }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
-enum Command {
-    Serve,
-    Token(Option<String>),
-}
-
-async fn serve(settings: Settings) -> Result<(), String> {
+async fn serve(settings: Settings) -> Result<(), Failure> {
     // The development issuer listens before the API, so the first key fetch finds it.
     let _dev_issuer = match &settings.dev_issuer {
-        Some(dev) => Some(start_dev_issuer(dev).map_err(|e| e.to_string())?),
+        Some(dev) => Some(start_dev_issuer(dev)?),
         None => None,
     };
-    let app = Application::build(settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = Application::build(settings).await?;
     app.stop_on_signals();
-    app.run_until_stopped()
-        .await
-        .map_err(|e| format!("server stopped: {e}"))
+    app.run_until_stopped().await.map_err(Failure::Serve)
 }
 
-async fn print_token(settings: &Settings, client_id: Option<&str>) -> Result<(), String> {
+async fn print_token(settings: &Settings, client_id: Option<&str>) -> Result<(), Failure> {
     let Some(dev) = &settings.dev_issuer else {
-        return Err(format!(
-            "tokens come from {}, not from the development issuer (it runs only in a local run \
-             without AUTH0_DOMAIN or AUTH0_ISSUER): get one from your tenant",
-            settings.auth.issuer
-        ));
+        return Err(Failure::NoDevIssuer(settings.auth.issuer.clone()));
     };
     let client = match client_id {
         None => dev.clients.first(),
         Some(id) => dev.clients.iter().find(|c| c.client_id == id),
     }
-    .ok_or_else(|| {
-        let known: Vec<&str> = dev.clients.iter().map(|c| c.client_id.as_str()).collect();
-        format!(
-            "no client {:?} in dev_issuer.clients (known: {})",
-            client_id.unwrap_or_default(),
-            known.join(", ")
-        )
+    .ok_or_else(|| Failure::UnknownClient {
+        wanted: client_id.unwrap_or_default().to_owned(),
+        known: dev
+            .clients
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     let token = request_token(dev, client).await?;
     println!("{}", token.access_token);

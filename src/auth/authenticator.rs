@@ -181,7 +181,8 @@ impl Authenticator {
                 .map_err(ApiError::InvalidToken)?,
         );
         if let (Some(cache), Some(cache_key)) = (&self.cache, cache_key) {
-            cache.insert(cache_key, Arc::clone(&claims), generation);
+            let weight = TokenCache::weigh(token.len(), &claims);
+            cache.insert(cache_key, Arc::clone(&claims), generation, weight);
         }
         Ok(claims)
     }

@@ -9,7 +9,8 @@
 //! - an entry is tied to the generation of the key set that verified it: when the issuer's
 //!   keys change (or go stale past `jwks.max_stale_secs`), no earlier entry is a hit any more;
 //! - refused tokens are never cached, so a flood of invalid tokens cannot evict valid ones,
-//!   and the cache holds at most `cache.max_entries` entries.
+//!   and the cache holds at most `cache.max_entries` entries and at most `cache.max_bytes`
+//!   bytes, each entry weighed by its token and claims size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,8 @@ pub struct CachedToken {
     exp: f64,
     nbf: Option<f64>,
     leeway: f64,
+    /// What the entry counts against `cache.max_bytes`.
+    weight: u32,
 }
 
 /// The outcome of a lookup.
@@ -68,6 +71,25 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The fixed cost of an entry: key, `Arc`s, the registered claims and moka's bookkeeping.
+const ENTRY_OVERHEAD: usize = 512;
+
+/// About the bytes a JSON value takes in memory once parsed, counted without serialising it.
+fn json_size(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(text) => 24 + text.len(),
+        Value::Array(items) => 24 + items.iter().map(json_size).sum::<usize>(),
+        Value::Object(members) => {
+            48 + members
+                .iter()
+                .map(|(name, value)| 24 + name.len() + json_size(value))
+                .sum::<usize>()
+        }
+    }
+}
+
 /// The verified-token cache. Shared by every worker.
 pub struct TokenCache {
     entries: Cache<TokenKey, Arc<CachedToken>>,
@@ -86,9 +108,16 @@ impl std::fmt::Debug for TokenCache {
 
 impl TokenCache {
     pub fn new(settings: &CacheSettings, leeway: Duration) -> Self {
+        // moka bounds one total weight. Weighing each entry at least max_bytes / max_entries
+        // keeps both bounds: no more than max_entries entries, no more than max_bytes in all.
+        let min_weight = settings.max_bytes.div_ceil(settings.max_entries.max(1));
+        let min_weight = u32::try_from(min_weight).unwrap_or(u32::MAX);
         Self {
             entries: Cache::builder()
-                .max_capacity(settings.max_entries)
+                .max_capacity(settings.max_bytes)
+                .weigher(move |_key: &TokenKey, entry: &Arc<CachedToken>| {
+                    entry.weight.max(min_weight)
+                })
                 .expire_after(UntilExp { ttl: settings.ttl })
                 .build(),
             leeway: leeway.as_secs_f64(),
@@ -132,8 +161,22 @@ impl TokenCache {
         Hit::Valid(Arc::clone(&entry.claims))
     }
 
-    /// Remembers claims that passed full validation with key-set `generation`.
-    pub fn insert(&self, key: TokenKey, claims: Arc<Claims>, generation: u64) {
+    /// What an entry for a token of `token_bytes` with `claims` costs in memory: a fixed
+    /// overhead, the token's size (its claims are about as long once decoded), and the claims
+    /// again for the parsed form's maps and strings.
+    pub fn weigh(token_bytes: usize, claims: &Claims) -> u32 {
+        let extra: usize = claims
+            .extra
+            .iter()
+            .map(|(name, value)| name.len() + json_size(value))
+            .sum();
+        let weight = ENTRY_OVERHEAD + token_bytes + 2 * extra;
+        u32::try_from(weight).unwrap_or(u32::MAX)
+    }
+
+    /// Remembers claims that passed full validation with key-set `generation`; `weight` is
+    /// what [`TokenCache::weigh`] says of them.
+    pub fn insert(&self, key: TokenKey, claims: Arc<Claims>, generation: u64, weight: u32) {
         let Some(exp) = claims.exp.as_ref().map(|e| e.as_f64()) else {
             return;
         };
@@ -146,6 +189,7 @@ impl TokenCache {
                 exp,
                 nbf,
                 leeway: self.leeway,
+                weight,
             }),
         );
     }

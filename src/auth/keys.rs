@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use derive_more::{Display, Error};
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyOperations, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 
@@ -137,6 +139,7 @@ fn usable_key(entry: serde_json::Value, allowed: &[Algorithm]) -> Result<Verific
         AlgorithmParameters::OctetKeyPair(_) => AlgorithmFamily::Ed,
         _ => return Err(format!("kid {kid:?} is not an asymmetric public key")),
     };
+    strong_enough(&jwk.algorithm).map_err(|reason| format!("kid {kid:?}: {reason}"))?;
     let algorithm = match &jwk.common.key_algorithm {
         None => None,
         Some(declared) => {
@@ -167,6 +170,73 @@ fn usable_key(entry: serde_json::Value, allowed: &[Algorithm]) -> Result<Verific
         algorithm,
         family,
     })
+}
+
+/// The smallest RSA modulus accepted (NIST SP 800-57, RFC 7518 §3.3).
+const MIN_RSA_BITS: usize = 2048;
+
+/// Whether the key material itself is usable: an RSA modulus of at least 2048 bits with a
+/// sane exponent, an EC point of the right length for its curve, an Ed25519 key of 32 bytes.
+/// Checked at load, so a set of junk keys cannot replace a good one.
+fn strong_enough(parameters: &AlgorithmParameters) -> Result<(), String> {
+    let decode = |name: &str, text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| format!("{name} is not base64url"))
+    };
+    match parameters {
+        AlgorithmParameters::RSA(rsa) => {
+            let n = decode("n", &rsa.n)?;
+            let e = decode("e", &rsa.e)?;
+            let bits = significant_bits(&n);
+            if bits < MIN_RSA_BITS {
+                return Err(format!(
+                    "RSA modulus of {bits} bits, fewer than {MIN_RSA_BITS}"
+                ));
+            }
+            let e_bits = significant_bits(&e);
+            if !(2..=64).contains(&e_bits) || e.last().is_none_or(|b| b % 2 == 0) {
+                return Err("RSA exponent is not an odd number of at most 64 bits".to_owned());
+            }
+            Ok(())
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let size = match ec.curve {
+                EllipticCurve::P256 => 32,
+                EllipticCurve::P384 => 48,
+                EllipticCurve::P521 => 66,
+                _ => return Err("EC key on an unknown curve".to_owned()),
+            };
+            let (x, y) = (decode("x", &ec.x)?, decode("y", &ec.y)?);
+            if x.len() != size || y.len() != size {
+                return Err(format!(
+                    "EC point coordinates of {} and {} bytes, not {size}",
+                    x.len(),
+                    y.len()
+                ));
+            }
+            Ok(())
+        }
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            if okp.curve != EllipticCurve::Ed25519 {
+                return Err("OKP key on a curve other than Ed25519".to_owned());
+            }
+            let x = decode("x", &okp.x)?;
+            if x.len() != 32 {
+                return Err(format!("Ed25519 key of {} bytes, not 32", x.len()));
+            }
+            Ok(())
+        }
+        _ => Err("not an asymmetric public key".to_owned()),
+    }
+}
+
+/// The bit length of a big-endian unsigned integer, leading zeros aside.
+fn significant_bits(bytes: &[u8]) -> usize {
+    match bytes.iter().position(|b| *b != 0) {
+        Some(first) => (bytes.len() - first) * 8 - bytes[first].leading_zeros() as usize,
+        None => 0,
+    }
 }
 
 #[cfg(test)]
@@ -261,5 +331,63 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    fn kept(entry: serde_json::Value, algorithms: &[Algorithm]) -> bool {
+        let body = serde_json::to_vec(&json!({ "keys": [entry] })).unwrap();
+        KeySet::parse(&body, algorithms).is_ok()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn a_set_of_only_a_toy_rsa_key_is_refused() {
+        let toy = json!({"kty": "RSA", "kid": "x", "n": "AQAB", "e": "AQAB"});
+        assert!(!kept(toy, &[Algorithm::RS256]));
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_or_with_odd_exponents_are_skipped() {
+        let good = rsa_jwk("good");
+        assert!(kept(good.clone(), &[Algorithm::RS256]));
+        let n = URL_SAFE_NO_PAD.decode(good["n"].as_str().unwrap()).unwrap();
+        assert_eq!(significant_bits(&n), 2048);
+        let mut short = good.clone();
+        short["n"] = json!(b64(&n[1..]));
+        assert!(!kept(short, &[Algorithm::RS256]), "2040-bit modulus");
+        let mut padded = good.clone();
+        let mut with_zeros = vec![0u8, 0u8];
+        with_zeros.extend_from_slice(&n);
+        padded["n"] = json!(b64(&with_zeros));
+        assert!(
+            kept(padded, &[Algorithm::RS256]),
+            "leading zeros do not count"
+        );
+        for e in [b64(&[2]), b64(&[1]), b64(&[]), b64(&[1; 9])] {
+            let mut bad = good.clone();
+            bad["e"] = json!(e);
+            assert!(!kept(bad, &[Algorithm::RS256]), "e = {e}");
+        }
+    }
+
+    #[test]
+    fn ec_points_must_have_their_curves_length() {
+        let point = |crv: &str, len: usize| json!({"kty": "EC", "kid": "ec", "crv": crv, "x": b64(&vec![7; len]), "y": b64(&vec![9; len])});
+        let es = [Algorithm::ES256, Algorithm::ES384];
+        assert!(kept(point("P-256", 32), &es));
+        assert!(kept(point("P-384", 48), &es));
+        assert!(!kept(point("P-256", 31), &es));
+        assert!(!kept(point("P-256", 48), &es));
+        assert!(!kept(point("P-384", 32), &es));
+    }
+
+    #[test]
+    fn ed25519_keys_must_be_32_bytes() {
+        let okp = |len: usize| json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64(&vec![5; len])});
+        assert!(kept(okp(32), &[Algorithm::EdDSA]));
+        assert!(!kept(okp(31), &[Algorithm::EdDSA]));
+        assert!(!kept(okp(33), &[Algorithm::EdDSA]));
     }
 }

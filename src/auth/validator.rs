@@ -20,6 +20,10 @@ use crate::auth::keys::VerificationKey;
 use crate::error::Rejection;
 use crate::settings::AuthSettings;
 
+/// The `typ` header values of an access token: plain JWT, and RFC 9068's `at+jwt` in its short
+/// and media-type forms. Compared case-insensitively (RFC 7515 §4.1.9).
+const ACCEPTED_TYPES: [&str; 3] = ["JWT", "at+jwt", "application/at+jwt"];
+
 /// What the header says, once it passed the checks that need no key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHeader {
@@ -91,7 +95,7 @@ impl TokenValidator {
         let header = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| Rejection::Malformed)?;
-        // Only `alg`, `kid` and `crit` are acted on. The key-carrying `jku`, `jwk`, `x5u` and
+        // Only `alg`, `typ`, `kid` and `crit` are acted on. The key-carrying `jku`, `jwk`, `x5u` and
         // `x5c` are never read: keys come only from the configured JWKS.
         let StrictObject(members) =
             serde_json::from_slice(&header).map_err(|_| Rejection::Malformed)?;
@@ -103,6 +107,15 @@ impl TokenValidator {
         };
         if !self.algorithms.contains(&alg) {
             return Err(Rejection::AlgorithmNotAllowed);
+        }
+        // Explicit typing (RFC 8725 §3.11, RFC 9068 §4): a JWT of another kind (an ID token
+        // says `JWT` or nothing, but a logout token or a DPoP proof names itself) signed by
+        // the same issuer for the same audience must not pass as an access token.
+        match members.get("typ") {
+            None => {}
+            Some(Value::String(typ))
+                if ACCEPTED_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
+            Some(_) => return Err(Rejection::UnexpectedType),
         }
         // We understand no JWS extension, so any `crit`, even `null`, is refused (RFC 7515 §4.1.11).
         if members.contains_key("crit") {

@@ -11,7 +11,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when a fresh key set is loaded, else 503 saying why.
+/// `GET /readyz`: 200 when a fresh key set is loaded, else 503 saying why in a fixed
+/// vocabulary. The fetch error itself (which can name internal hosts) goes only to the log.
 pub async fn readyz(auth: web::Data<Authenticator>) -> HttpResponse {
     let status = auth.keys().status();
     let since = status.since_last_success.map(|d| d.as_secs());
@@ -30,7 +31,7 @@ pub async fn readyz(auth: web::Data<Authenticator>) -> HttpResponse {
         "message": "Not ready",
         "status": "not ready",
         "reason": reason,
-        "last_error": status.last_error,
+        "key_fetch": if status.last_error.is_some() { "failing" } else { "ok" },
         "retry_in_secs": status.next_attempt_in.map(|d| d.as_secs()),
     }))
 }

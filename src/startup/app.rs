@@ -10,7 +10,9 @@ use actix_web::{App, web};
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::routes::{self, Route};
-use crate::startup::middleware::{cors, header_budget, json_error_body, observe, security_headers};
+use crate::startup::middleware::{
+    Admission, admit, cors, json_error_body, observe, security_headers,
+};
 
 /// What every worker's app shares.
 #[derive(Clone)]
@@ -18,8 +20,8 @@ pub struct AppState {
     pub authenticator: web::Data<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub allowed_origin: String,
-    /// Requests whose header names and values add up to more are refused with 431.
-    pub max_header_bytes: usize,
+    /// What a request must satisfy before it is routed.
+    pub admission: Admission,
 }
 
 /// The app serving [`routes::ROUTES`].
@@ -55,13 +57,13 @@ pub fn create_app_with(
         authenticator,
         metrics,
         allowed_origin,
-        max_header_bytes,
+        admission,
     } = state;
     App::new()
         .app_data(authenticator)
         .configure(|cfg| routes::register(cfg, routes))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
-        .wrap_fn(move |req, service| header_budget(max_header_bytes, req, service))
+        .wrap_fn(move |req, service| admit(admission, req, service))
         .wrap(cors(&allowed_origin))
         .wrap(ErrorHandlers::new().default_handler(json_error_body))
         .wrap(security_headers())

@@ -13,6 +13,7 @@ use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse};
 use actix_web::{Error, HttpMessage};
 
 use crate::error::{ApiError, ErrorBody, message_for_status, mime_json};
+use crate::host::addressed_to_loopback;
 use crate::metrics::Metrics;
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::routes::RouteLabel;
@@ -48,9 +49,20 @@ where
     }
 }
 
-/// Refuses with 431 a request whose header names and values add up to more than `max_bytes`.
-pub fn header_budget<S, B>(
-    max_bytes: usize,
+/// What a request must satisfy before it is routed.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// Header names and values may add up to this many bytes; more is refused with 431.
+    pub max_header_bytes: usize,
+    /// Only requests addressed to a loopback host are served (421 otherwise): set while the
+    /// development issuer runs, against DNS rebinding.
+    pub loopback_only: bool,
+}
+
+/// Refuses with 431 a request whose headers exceed the budget, and with 421 one addressed to
+/// another host when only loopback is served.
+pub fn admit<S, B>(
+    rules: Admission,
     req: ServiceRequest,
     service: &S,
 ) -> impl Future<Output = Result<ServiceResponse<BoxBody>, Error>> + use<S, B>
@@ -63,8 +75,15 @@ where
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    let answer = if size > max_bytes {
+    let answer = if size > rules.max_header_bytes {
         Err(req.error_response(ApiError::HeadersTooLarge))
+    } else if rules.loopback_only && !addressed_to_loopback(req.uri(), req.headers()) {
+        log::info!(
+            "refused {} id={}: addressed to a host other than loopback",
+            req.path(),
+            RequestId::of(req.request())
+        );
+        Err(req.error_response(ApiError::MisdirectedRequest))
     } else {
         Ok(service.call(req))
     };

@@ -4,7 +4,7 @@
 
 mod app;
 mod management;
-mod middleware;
+pub mod middleware;
 mod signals;
 
 use std::net::TcpListener;
@@ -16,6 +16,7 @@ use derive_more::{Display, Error};
 use tokio::task::JoinHandle;
 
 pub use app::{AppState, create_app, create_app_with};
+pub use middleware::Admission;
 
 use crate::auth::authenticator::Authenticator;
 use crate::auth::cache::TokenCache;
@@ -111,7 +112,10 @@ impl Application {
             authenticator,
             metrics,
             allowed_origin: settings.cors.allowed_origin.clone(),
-            max_header_bytes: settings.server.max_header_bytes,
+            admission: Admission {
+                max_header_bytes: settings.server.max_header_bytes,
+                loopback_only: settings.dev_issuer.is_some(),
+            },
         };
         let server = HttpServer::new(move || create_app(state.clone()))
             .workers(settings.server.workers)

@@ -1,0 +1,203 @@
+//! The token endpoint: the `client_credentials` grant as an Auth0 tenant answers it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::endpoints::oauth_error;
+use super::{Issuer, TokenPolicy};
+
+/// The token request's parameters, as a form or as JSON (Auth0 takes both).
+#[derive(Debug, Default, Deserialize)]
+struct TokenRequest {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    audience: Option<String>,
+}
+
+struct OAuthError(StatusCode, &'static str, String);
+
+impl OAuthError {
+    fn bad_request(error: &'static str, description: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, error, description.into())
+    }
+
+    fn invalid_client() -> Self {
+        Self(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong client secret".to_owned(),
+        )
+    }
+}
+
+/// The token response, exactly the three members Auth0 returns for this grant.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub token_type: String,
+}
+
+pub(super) async fn token_endpoint(
+    req: HttpRequest,
+    body: web::Bytes,
+    issuer: web::Data<Issuer>,
+) -> HttpResponse {
+    let Some(policy) = &issuer.state.tokens else {
+        return oauth_error(StatusCode::NOT_FOUND, "not_found", "no token endpoint");
+    };
+    match issue_token(&issuer, policy, &req, &body) {
+        Ok(token) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(token),
+        Err(OAuthError(status, error, description)) => oauth_error(status, error, &description),
+    }
+}
+
+fn issue_token(
+    issuer: &Issuer,
+    policy: &TokenPolicy,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let request: TokenRequest = if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad form: {e}")))?
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice(body)
+            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad JSON: {e}")))?
+    } else {
+        return Err(OAuthError::bad_request(
+            "invalid_request",
+            "send application/x-www-form-urlencoded or application/json",
+        ));
+    };
+
+    match request.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        None => {
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "grant_type is required",
+            ));
+        }
+        Some(_) => {
+            return Err(OAuthError::bad_request(
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            ));
+        }
+    }
+
+    let (client_id, client_secret) = client_credentials(req, &request)?;
+    let client = policy
+        .clients
+        .iter()
+        .find(|c| c.client_id == client_id)
+        .filter(|c| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                c.client_secret.as_bytes(),
+                client_secret.as_bytes(),
+            )
+            .is_ok()
+        })
+        .ok_or_else(OAuthError::invalid_client)?;
+
+    match request.audience.as_deref() {
+        Some(audience) if audience == policy.audience => {}
+        None | Some("") => {
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "audience is required",
+            ));
+        }
+        Some(other) => {
+            return Err(OAuthError::bad_request(
+                "invalid_target",
+                format!(
+                    "unknown audience {other:?}; this issuer serves {:?}",
+                    policy.audience
+                ),
+            ));
+        }
+    }
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = json!({
+        "iss": policy.issuer_url,
+        "sub": format!("{}@clients", client.client_id),
+        "aud": policy.audience,
+        "iat": now,
+        "exp": now + policy.lifetime.as_secs(),
+        "gty": "client-credentials",
+        "azp": client.client_id,
+        "permissions": client.permissions,
+    });
+    let access_token = issuer.sign(&claims).map_err(|e| {
+        log::error!("development issuer could not sign a token: {e}");
+        OAuthError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "could not sign".to_owned(),
+        )
+    })?;
+    log::info!("development issuer: token issued to {}", client.client_id);
+    Ok(TokenResponse {
+        access_token,
+        expires_in: policy.lifetime.as_secs(),
+        token_type: "Bearer".to_owned(),
+    })
+}
+
+/// The client's credentials, from HTTP Basic or the body, but not both (RFC 6749 §2.3.1).
+fn client_credentials(
+    req: &HttpRequest,
+    request: &TokenRequest,
+) -> Result<(String, String), OAuthError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            let value = value.to_str().unwrap_or("");
+            let encoded = value
+                .strip_prefix("Basic ")
+                .or_else(|| value.strip_prefix("basic "))
+                .ok_or_else(OAuthError::invalid_client)?;
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(OAuthError::invalid_client)?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(OAuthError::invalid_client)?;
+            Ok((id.to_owned(), secret.to_owned()))
+        })
+        .transpose()?;
+    match (basic, &request.client_id, &request.client_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::bad_request(
+            "invalid_request",
+            "use one client authentication method, not two",
+        )),
+        (Some((id, secret)), _, None) => Ok((id, secret)),
+        (None, Some(id), Some(secret)) => Ok((id.clone(), secret.clone())),
+        (None, _, _) => Err(OAuthError::invalid_client()),
+    }
+}

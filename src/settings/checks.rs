@@ -1,0 +1,336 @@
+//! From the raw configuration to validated [`Settings`]: each section checked, then the rules
+//! that tie keys together.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::http::Uri;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use crate::host::is_loopback_host;
+
+use super::raw::{Raw, RawAuth, RawCache, RawDevIssuer, RawJwks, RawMetrics, RawServer};
+use super::values::{at_most, http_url, non_empty, origin, positive, seconds, seconds_or_zero};
+use super::{
+    AuthSettings, CacheSettings, CorsSettings, DevClient, DevIssuerSettings, Environment,
+    JwksSettings, MetricsSettings, ServerSettings, Settings, SettingsError,
+};
+
+pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsError> {
+    let server = server(raw.server)?;
+    let dev_issuer = dev_issuer(environment, &raw.auth, raw.dev_issuer)?;
+    if dev_issuer.is_some() && !is_loopback_host(&server.host) {
+        // Its client secrets are in the repository: it must never serve beyond this machine.
+        return Err(SettingsError::new(
+            "server.host",
+            format!(
+                "{:?} is not a loopback address, and no issuer is configured: the development \
+                 issuer runs only for a server on 127.0.0.1, ::1 or localhost; set AUTH0_DOMAIN \
+                 or AUTH0_ISSUER (and AUTH0_AUDIENCE) to serve on {0:?}",
+                server.host
+            ),
+        ));
+    }
+    let mut raw_auth = raw.auth;
+    if let Some(dev) = &dev_issuer {
+        raw_auth.issuer = dev.issuer_url.clone();
+        if raw_auth.jwks_uri.trim().is_empty() {
+            // Fetched over loopback by address: no name resolution, no IPv6 surprise.
+            raw_auth.jwks_uri = format!("http://127.0.0.1:{}/.well-known/jwks.json", dev.port);
+        }
+        if raw_auth.audience.trim().is_empty() {
+            raw_auth.audience = dev.audience.clone();
+        }
+    }
+    let auth = auth(raw_auth, environment)?;
+    let dev_issuer = dev_issuer.map(|dev| DevIssuerSettings {
+        audience: auth.audience.clone(),
+        ..dev
+    });
+    Ok(Settings {
+        environment,
+        server,
+        cors: CorsSettings {
+            allowed_origin: origin("cors.client_origin_url", &raw.cors.client_origin_url)?,
+        },
+        auth,
+        jwks: jwks(raw.jwks)?,
+        metrics: metrics(raw.metrics)?,
+        cache: cache(raw.cache)?,
+        dev_issuer,
+    })
+}
+
+fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {
+    Ok(ServerSettings {
+        host: non_empty("server.host", &raw.host)?.to_owned(),
+        port: u16::try_from(raw.port).map_err(|_| {
+            SettingsError::new(
+                "server.port",
+                format!("{} is out of range (0 to 65535)", raw.port),
+            )
+        })?,
+        workers: match raw.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => usize::try_from(n).map_err(|_| {
+                SettingsError::new("server.workers", "must be 0 (one per core) or more")
+            })?,
+        },
+        shutdown_timeout: seconds_or_zero(
+            "server.shutdown_timeout_secs",
+            raw.shutdown_timeout_secs,
+        )?,
+        max_header_bytes: at_most(
+            "server.max_header_bytes",
+            positive("server.max_header_bytes", raw.max_header_bytes)?,
+            64 << 10,
+        )?,
+    })
+}
+
+fn metrics(raw: RawMetrics) -> Result<MetricsSettings, SettingsError> {
+    if !raw.enabled {
+        return Ok(MetricsSettings { address: None });
+    }
+    let address = raw.address.trim().parse().map_err(|_| {
+        SettingsError::new(
+            "metrics.address",
+            format!("{:?} is not an IP:port address", raw.address),
+        )
+    })?;
+    Ok(MetricsSettings {
+        address: Some(address),
+    })
+}
+
+fn cache(raw: RawCache) -> Result<CacheSettings, SettingsError> {
+    Ok(CacheSettings {
+        enabled: raw.enabled,
+        max_entries: at_most(
+            "cache.max_entries",
+            positive("cache.max_entries", raw.max_entries)?,
+            10_000_000,
+        )? as u64,
+        max_bytes: at_most(
+            "cache.max_bytes",
+            positive("cache.max_bytes", raw.max_bytes)?,
+            16 << 30,
+        )? as u64,
+        ttl: seconds("cache.ttl_secs", raw.ttl_secs)?,
+    })
+}
+
+fn jwks(raw: RawJwks) -> Result<JwksSettings, SettingsError> {
+    let jwks = JwksSettings {
+        refresh_interval: seconds("jwks.refresh_interval_secs", raw.refresh_interval_secs)?,
+        fetch_timeout: seconds("jwks.fetch_timeout_secs", raw.fetch_timeout_secs)?,
+        max_response_bytes: at_most(
+            "jwks.max_response_bytes",
+            positive("jwks.max_response_bytes", raw.max_response_bytes)?,
+            64 << 20,
+        )?,
+        unknown_kid_cooldown: seconds_or_zero(
+            "jwks.unknown_kid_cooldown_secs",
+            raw.unknown_kid_cooldown_secs,
+        )?,
+        retry_initial: seconds("jwks.retry_initial_secs", raw.retry_initial_secs)?,
+        retry_max: seconds("jwks.retry_max_secs", raw.retry_max_secs)?,
+        max_stale: seconds("jwks.max_stale_secs", raw.max_stale_secs)?,
+        min_refresh_interval: seconds(
+            "jwks.min_refresh_interval_secs",
+            raw.min_refresh_interval_secs,
+        )?,
+        max_refresh_interval: seconds(
+            "jwks.max_refresh_interval_secs",
+            raw.max_refresh_interval_secs,
+        )?,
+    };
+    // Keys must be refetched well within the time they may be used, or they would go stale
+    // (and /readyz fail) between two healthy fetches.
+    for (key, interval) in [
+        ("jwks.refresh_interval_secs", jwks.refresh_interval),
+        ("jwks.max_refresh_interval_secs", jwks.max_refresh_interval),
+    ] {
+        if interval > jwks.max_stale / 2 {
+            return Err(SettingsError::new(
+                key,
+                "must be at most half of jwks.max_stale_secs",
+            ));
+        }
+    }
+    if jwks.max_refresh_interval < jwks.min_refresh_interval {
+        return Err(SettingsError::new(
+            "jwks.max_refresh_interval_secs",
+            "must not be smaller than jwks.min_refresh_interval_secs",
+        ));
+    }
+    if jwks.retry_max < jwks.retry_initial {
+        return Err(SettingsError::new(
+            "jwks.retry_max_secs",
+            "must not be smaller than jwks.retry_initial_secs",
+        ));
+    }
+    Ok(jwks)
+}
+
+/// An issuer or key URL: `http(s)`, and in production `https` unless the host is loopback,
+/// since whoever can intercept a plain-text key fetch could inject signing keys.
+fn secure_url(key: &str, value: &str, environment: Environment) -> Result<Uri, SettingsError> {
+    let uri = http_url(key, value)?;
+    let loopback = uri.host().is_some_and(is_loopback_host);
+    if environment == Environment::Production && uri.scheme_str() != Some("https") && !loopback {
+        return Err(SettingsError::new(
+            key,
+            format!("{value:?} is not https: production fetches keys over TLS only"),
+        ));
+    }
+    Ok(uri)
+}
+
+/// The development issuer runs only in the local profile, only when enabled, and only when no
+/// real issuer (`auth.domain` or `auth.issuer`) is configured. Production never runs it.
+fn dev_issuer(
+    environment: Environment,
+    auth: &RawAuth,
+    raw: RawDevIssuer,
+) -> Result<Option<DevIssuerSettings>, SettingsError> {
+    let issuer_configured = !auth.domain.trim().is_empty() || !auth.issuer.trim().is_empty();
+    if environment != Environment::Local || !raw.enabled || issuer_configured {
+        return Ok(None);
+    }
+    let port = u16::try_from(raw.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| {
+            SettingsError::new(
+                "dev_issuer.port",
+                format!("{} is not a port (1 to 65535)", raw.port),
+            )
+        })?;
+    if raw.clients.is_empty() {
+        return Err(SettingsError::new("dev_issuer.clients", "lists no client"));
+    }
+    let mut clients: Vec<DevClient> = Vec::with_capacity(raw.clients.len());
+    for client in raw.clients {
+        if client.client_id.is_empty() || client.client_secret.is_empty() {
+            return Err(SettingsError::new(
+                "dev_issuer.clients",
+                "every client needs a client_id and a client_secret",
+            ));
+        }
+        if clients.iter().any(|c| c.client_id == client.client_id) {
+            return Err(SettingsError::new(
+                "dev_issuer.clients",
+                format!("client_id {:?} appears twice", client.client_id),
+            ));
+        }
+        clients.push(client);
+    }
+    Ok(Some(DevIssuerSettings {
+        port,
+        issuer_url: format!("http://localhost:{port}/"),
+        audience: non_empty("dev_issuer.audience", &raw.audience)?.to_owned(),
+        token_lifetime: seconds("dev_issuer.token_lifetime_secs", raw.token_lifetime_secs)?,
+        key_file: PathBuf::from(non_empty("dev_issuer.key_file", &raw.key_file)?),
+        clients,
+    }))
+}
+
+fn auth(raw: RawAuth, environment: Environment) -> Result<AuthSettings, SettingsError> {
+    let audience = raw.audience.trim();
+    if audience.is_empty() {
+        return Err(SettingsError::new(
+            "auth.audience",
+            "is required: set it to your API identifier (the audience tokens are issued for)",
+        ));
+    }
+
+    let issuer = match (raw.issuer.trim(), raw.domain.trim()) {
+        ("", "") => {
+            return Err(SettingsError::new(
+                "auth.domain",
+                "is required: set AUTH0_DOMAIN to your tenant (e.g. example.us.auth0.com) \
+                 or AUTH0_ISSUER to the full issuer URL",
+            ));
+        }
+        ("", domain) => {
+            let url = format!("https://{domain}/");
+            let parsed = url.parse::<Uri>().ok();
+            let bare = !domain.contains("://")
+                && !domain.contains('/')
+                && !domain.contains('@')
+                && parsed.as_ref().is_some_and(|u| u.path() == "/");
+            if !bare {
+                return Err(SettingsError::new(
+                    "auth.domain",
+                    format!("{domain:?} is not a bare host name like example.us.auth0.com"),
+                ));
+            }
+            url
+        }
+        (issuer, _) => {
+            secure_url("auth.issuer", issuer, environment)?;
+            issuer.to_owned()
+        }
+    };
+
+    let jwks_uri = match raw.jwks_uri.trim() {
+        "" if issuer.ends_with('/') => format!("{issuer}.well-known/jwks.json"),
+        "" => format!("{issuer}/.well-known/jwks.json"),
+        uri => uri.to_owned(),
+    };
+    secure_url("auth.jwks_uri", &jwks_uri, environment)?;
+
+    let algorithms = algorithms(&raw.algorithms)?;
+    let leeway = u64::try_from(raw.leeway_secs)
+        .ok()
+        .filter(|s| *s <= 300)
+        .ok_or_else(|| {
+            SettingsError::new("auth.leeway_secs", "must be between 0 and 300 seconds")
+        })?;
+    let max_token_bytes = at_most(
+        "auth.max_token_bytes",
+        positive("auth.max_token_bytes", raw.max_token_bytes)?,
+        64 << 10,
+    )?;
+
+    Ok(AuthSettings {
+        issuer,
+        audience: audience.to_owned(),
+        jwks_uri,
+        algorithms,
+        leeway: Duration::from_secs(leeway),
+        max_token_bytes,
+    })
+}
+
+/// The accepted signature algorithms: at least one, never HMAC, each once.
+fn algorithms(names: &[String]) -> Result<Vec<Algorithm>, SettingsError> {
+    if names.is_empty() {
+        return Err(SettingsError::new(
+            "auth.algorithms",
+            "must list at least one algorithm",
+        ));
+    }
+    let mut algorithms = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name.trim();
+        let algorithm = name.parse::<Algorithm>().map_err(|_| {
+            SettingsError::new(
+                "auth.algorithms",
+                format!("{name:?} is not a JWS signature algorithm"),
+            )
+        })?;
+        if algorithm.family() == AlgorithmFamily::Hmac {
+            return Err(SettingsError::new(
+                "auth.algorithms",
+                format!("{name} is a shared-secret algorithm and is never accepted for JWKS keys"),
+            ));
+        }
+        if !algorithms.contains(&algorithm) {
+            algorithms.push(algorithm);
+        }
+    }
+
+    Ok(algorithms)
+}

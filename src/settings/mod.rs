@@ -1,0 +1,253 @@
+//! Configuration: layered files and environment variables in, validated [`Settings`] out.
+//!
+//! Sources, lowest precedence first:
+//! 1. `config/default.toml` — every key, with a comment and a safe default;
+//! 2. `config/{APP_ENV}.toml` — `APP_ENV` is `local` (the default) or `production`;
+//! 3. the Auth0 samples' flat names: `HOST`, `PORT`, `CLIENT_ORIGIN_URL`, `AUTH0_DOMAIN`,
+//!    `AUTH0_AUDIENCE`, `AUTH0_ISSUER`, `AUTH0_JWKS_URI` (from the process or `.env`);
+//! 4. `APP__SECTION__KEY` variables, e.g. `APP__JWKS__REFRESH_INTERVAL_SECS=60`; lists are
+//!    comma-separated (`APP__AUTH__ALGORITHMS=RS256,PS256`).
+//!
+//! Empty variables count as unset. Loading is a pure function of a config directory and an
+//! environment map, so tests never touch the process environment.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use derive_more::{Display, Error};
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+
+mod checks;
+mod raw;
+mod values;
+
+use raw::Raw;
+
+/// The flat variable names of Auth0's samples and the keys they set.
+pub const FLAT_NAMES: &[(&str, &str)] = &[
+    ("HOST", "server.host"),
+    ("PORT", "server.port"),
+    ("CLIENT_ORIGIN_URL", "cors.client_origin_url"),
+    ("AUTH0_DOMAIN", "auth.domain"),
+    ("AUTH0_AUDIENCE", "auth.audience"),
+    ("AUTH0_ISSUER", "auth.issuer"),
+    ("AUTH0_JWKS_URI", "auth.jwks_uri"),
+];
+
+/// Which profile's file is layered over `default.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+pub enum Environment {
+    #[display("local")]
+    Local,
+    #[display("production")]
+    Production,
+}
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub cors: CorsSettings,
+    pub auth: AuthSettings,
+    pub jwks: JwksSettings,
+    pub metrics: MetricsSettings,
+    pub cache: CacheSettings,
+    /// The development issuer to start, when this is a local run with no issuer configured.
+    pub dev_issuer: Option<DevIssuerSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 asks the OS for a free port (tests use this).
+    pub port: u16,
+    /// HTTP worker threads; never 0.
+    pub workers: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+    /// Requests with more header bytes (names and values) are refused with 431.
+    pub max_header_bytes: usize,
+}
+
+/// The verified-token cache.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub max_entries: u64,
+    /// Bound on the memory of all entries, each weighed by its token and claims size.
+    pub max_bytes: u64,
+    /// No entry lives longer, whatever its token's `exp`.
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `None` when metrics are switched off.
+    pub address: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// The single allowed origin, normalised to `scheme://host[:port]`.
+    pub allowed_origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The exact `iss` tokens must carry.
+    pub issuer: String,
+    /// The `aud` tokens must contain.
+    pub audience: String,
+    /// Where the signing keys are fetched from.
+    pub jwks_uri: String,
+    /// Accepted signature algorithms; never empty, never HMAC.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Longer bearer tokens are refused before any decoding.
+    pub max_token_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwksSettings {
+    pub refresh_interval: Duration,
+    pub fetch_timeout: Duration,
+    pub max_response_bytes: usize,
+    /// Minimum time between two refreshes caused by an unknown `kid`, counted from the last attempt.
+    pub unknown_kid_cooldown: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Keys are used at most this long after the last successful fetch.
+    pub max_stale: Duration,
+    /// Bounds for a `Cache-Control: max-age` the issuer sends.
+    pub min_refresh_interval: Duration,
+    pub max_refresh_interval: Duration,
+}
+
+/// The development issuer: a stand-in for an Auth0 tenant on loopback.
+#[derive(Debug, Clone)]
+pub struct DevIssuerSettings {
+    /// Listens on `127.0.0.1:{port}` only.
+    pub port: u16,
+    /// `http://localhost:{port}/`: the `iss` of its tokens.
+    pub issuer_url: String,
+    /// The `aud` of its tokens (the API's audience).
+    pub audience: String,
+    pub token_lifetime: Duration,
+    /// Its RSA signing key (PKCS#8 PEM), created on first start.
+    pub key_file: PathBuf,
+    pub clients: Vec<DevClient>,
+}
+
+/// A client the development issuer gives tokens to with the `client_credentials` grant.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Copied into the `permissions` claim of its tokens.
+    pub permissions: Vec<String>,
+}
+
+/// A configuration problem, printed as one line naming the key.
+#[derive(Debug, Display, Error, PartialEq, Eq)]
+#[display("{key}: {problem}")]
+pub struct SettingsError {
+    #[error(not(source))]
+    pub key: String,
+    #[error(not(source))]
+    pub problem: String,
+}
+
+impl SettingsError {
+    fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self {
+            key: describe_key(key),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// `auth.audience (AUTH0_AUDIENCE or APP__AUTH__AUDIENCE)`: the key and every variable that sets it.
+pub fn describe_key(key: &str) -> String {
+    let scoped = format!("APP__{}", key.replace('.', "__").to_uppercase());
+    match FLAT_NAMES.iter().find(|(_, k)| *k == key) {
+        Some((flat, _)) => format!("{key} ({flat} or {scoped})"),
+        None if key.contains('.') => format!("{key} ({scoped})"),
+        None => key.to_owned(),
+    }
+}
+
+/// Loads and validates the settings from `config_dir` and the variables in `env`.
+pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+    let environment = match env.get("APP_ENV").map(|s| s.trim()) {
+        None | Some("") | Some("local") => Environment::Local,
+        Some("production") => Environment::Production,
+        Some(other) => {
+            return Err(SettingsError::new(
+                "APP_ENV",
+                format!("unknown environment {other:?}; use \"local\" or \"production\""),
+            ));
+        }
+    };
+
+    let default_file = config_dir.join("default.toml");
+    if !default_file.is_file() {
+        return Err(SettingsError::new(
+            "config",
+            format!("{} not found (set APP_CONFIG_DIR)", default_file.display()),
+        ));
+    }
+    let flat: config::Map<String, String> = FLAT_NAMES
+        .iter()
+        .filter_map(|(name, key)| {
+            let value = env.get(*name)?;
+            Some((key.replace('.', "__"), value.clone()))
+        })
+        .collect();
+    let scoped: config::Map<String, String> = env
+        .iter()
+        .filter(|(name, _)| name.starts_with("APP__"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+
+    let raw: Raw = config::Config::builder()
+        .add_source(config::File::from(default_file))
+        .add_source(
+            config::File::from(config_dir.join(format!("{environment}.toml"))).required(false),
+        )
+        .add_source(
+            config::Environment::default()
+                .separator("__")
+                .ignore_empty(true)
+                .source(Some(flat)),
+        )
+        .add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .ignore_empty(true)
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("auth.algorithms")
+                .source(Some(scoped)),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| SettingsError {
+            key: "config".to_owned(),
+            problem: one_line(&e.to_string()),
+        })?;
+
+    checks::validate(environment, raw)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;

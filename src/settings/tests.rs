@@ -1,0 +1,387 @@
+//! The loader, from files and variables to settings or a one-line error.
+
+use super::*;
+use jsonwebtoken::Algorithm;
+
+fn config_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn minimal() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AUTH0_DOMAIN", "example.us.auth0.com"),
+        ("AUTH0_AUDIENCE", "https://hello-world.example.com"),
+    ]
+}
+
+fn load_with(extra: &[(&'static str, &'static str)]) -> Result<Settings, SettingsError> {
+    let mut pairs = minimal();
+    pairs.extend_from_slice(extra);
+    load(&config_dir(), &env(&pairs))
+}
+
+#[test]
+fn defaults_follow_the_auth0_samples() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.environment, Environment::Local);
+    assert_eq!(s.server.port, 6060);
+    assert_eq!(s.cors.allowed_origin, "http://localhost:4040");
+    assert_eq!(s.auth.issuer, "https://example.us.auth0.com/");
+    assert_eq!(
+        s.auth.jwks_uri,
+        "https://example.us.auth0.com/.well-known/jwks.json"
+    );
+    assert_eq!(s.auth.algorithms, vec![Algorithm::RS256]);
+    assert!(s.auth.leeway <= Duration::from_secs(60));
+    assert_eq!(s.auth.max_token_bytes, 8192);
+    assert_eq!(s.jwks.refresh_interval, Duration::from_secs(600));
+    assert_eq!(s.jwks.fetch_timeout, Duration::from_secs(5));
+    assert_eq!(s.jwks.max_response_bytes, 1024 * 1024);
+    assert_eq!(s.jwks.unknown_kid_cooldown, Duration::from_secs(30));
+    assert!(s.jwks.retry_initial <= Duration::from_secs(10));
+}
+
+#[test]
+fn flat_names_set_their_keys() {
+    let s = load_with(&[
+        ("PORT", "7070"),
+        ("HOST", "0.0.0.0"),
+        ("CLIENT_ORIGIN_URL", "https://App.Example.com/"),
+        ("AUTH0_ISSUER", "http://127.0.0.1:9000/"),
+        ("AUTH0_JWKS_URI", "http://127.0.0.1:9000/keys"),
+    ])
+    .unwrap();
+    assert_eq!(s.server.port, 7070);
+    assert_eq!(s.server.host, "0.0.0.0");
+    assert_eq!(s.cors.allowed_origin, "https://app.example.com");
+    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+    assert_eq!(s.auth.jwks_uri, "http://127.0.0.1:9000/keys");
+}
+
+#[test]
+fn issuer_overrides_domain_and_derives_the_jwks_uri() {
+    let s = load_with(&[("AUTH0_ISSUER", "http://127.0.0.1:9000/")]).unwrap();
+    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+    assert_eq!(
+        s.auth.jwks_uri,
+        "http://127.0.0.1:9000/.well-known/jwks.json"
+    );
+}
+
+#[test]
+fn scoped_variables_beat_flat_names_which_beat_files() {
+    let s = load_with(&[("PORT", "7070")]).unwrap();
+    assert_eq!(s.server.port, 7070, "flat name beats default.toml");
+    let s = load_with(&[("PORT", "7070"), ("APP__SERVER__PORT", "8080")]).unwrap();
+    assert_eq!(s.server.port, 8080, "APP__ beats the flat name");
+    let s = load_with(&[("APP_ENV", "production")]).unwrap();
+    assert_eq!(s.environment, Environment::Production);
+    assert_eq!(
+        s.server.host, "0.0.0.0",
+        "production.toml beats default.toml"
+    );
+    let s = load_with(&[("APP_ENV", "production"), ("HOST", "127.0.0.2")]).unwrap();
+    assert_eq!(
+        s.server.host, "127.0.0.2",
+        "a flat name beats production.toml"
+    );
+}
+
+#[test]
+fn empty_variables_count_as_unset() {
+    let s = load_with(&[("PORT", ""), ("AUTH0_ISSUER", "")]).unwrap();
+    assert_eq!(s.server.port, 6060);
+    assert_eq!(s.auth.issuer, "https://example.us.auth0.com/");
+}
+
+#[test]
+fn scoped_lists_and_durations_parse() {
+    let s = load_with(&[
+        ("APP__AUTH__ALGORITHMS", "RS256,PS256"),
+        ("APP__JWKS__REFRESH_INTERVAL_SECS", "0.25"),
+        ("APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS", "0"),
+    ])
+    .unwrap();
+    assert_eq!(s.auth.algorithms, vec![Algorithm::RS256, Algorithm::PS256]);
+    assert_eq!(s.jwks.refresh_interval, Duration::from_millis(250));
+    assert_eq!(s.jwks.unknown_kid_cooldown, Duration::ZERO);
+}
+
+fn error_of(pairs: &[(&str, &str)]) -> String {
+    load(&config_dir(), &env(pairs)).unwrap_err().to_string()
+}
+
+#[test]
+fn a_local_run_without_an_issuer_uses_the_development_issuer() {
+    let s = load(&config_dir(), &env(&[])).unwrap();
+    let dev = s.dev_issuer.expect("dev issuer in the local profile");
+    assert_eq!(dev.port, 6061);
+    assert_eq!(s.auth.issuer, "http://localhost:6061/");
+    assert_eq!(
+        s.auth.jwks_uri,
+        "http://127.0.0.1:6061/.well-known/jwks.json"
+    );
+    assert_eq!(s.auth.audience, "https://hello-world.example.com");
+    assert_eq!(dev.audience, s.auth.audience);
+    assert!(
+        dev.clients
+            .iter()
+            .any(|c| c.permissions.iter().any(|p| p == "read:admin-messages"))
+    );
+    assert!(dev.clients.iter().any(|c| c.permissions.is_empty()));
+}
+
+#[test]
+fn the_development_issuer_follows_its_port_and_the_audience() {
+    let s = load(
+        &config_dir(),
+        &env(&[
+            ("APP__DEV_ISSUER__PORT", "7001"),
+            ("AUTH0_AUDIENCE", "https://api.local"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.auth.issuer, "http://localhost:7001/");
+    assert_eq!(s.dev_issuer.unwrap().audience, "https://api.local");
+}
+
+#[test]
+fn a_configured_tenant_switches_the_development_issuer_off() {
+    let s = load_with(&[]).unwrap();
+    assert!(s.dev_issuer.is_none());
+    let s = load(
+        &config_dir(),
+        &env(&[
+            ("AUTH0_ISSUER", "http://127.0.0.1:9000/"),
+            ("AUTH0_AUDIENCE", "x"),
+        ]),
+    )
+    .unwrap();
+    assert!(s.dev_issuer.is_none());
+    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+}
+
+#[test]
+fn production_never_starts_the_development_issuer() {
+    let e = error_of(&[
+        ("APP_ENV", "production"),
+        ("APP__DEV_ISSUER__ENABLED", "true"),
+    ]);
+    assert!(
+        e.starts_with("auth.audience") || e.starts_with("auth.domain"),
+        "{e}"
+    );
+    let s = load(
+        &config_dir(),
+        &env(&[
+            ("APP_ENV", "production"),
+            ("APP__DEV_ISSUER__ENABLED", "true"),
+            ("AUTH0_AUDIENCE", "x"),
+            ("AUTH0_ISSUER", "https://issuer.example.com/"),
+        ]),
+    )
+    .unwrap();
+    assert!(s.dev_issuer.is_none());
+}
+
+#[test]
+fn the_development_issuer_can_be_switched_off() {
+    let e = error_of(&[
+        ("APP__DEV_ISSUER__ENABLED", "false"),
+        ("AUTH0_AUDIENCE", "x"),
+    ]);
+    assert!(e.starts_with("auth.domain"), "{e}");
+}
+
+#[test]
+fn missing_audience_names_the_key() {
+    let e = error_of(&[("AUTH0_DOMAIN", "example.us.auth0.com")]);
+    assert!(
+        e.starts_with("auth.audience (AUTH0_AUDIENCE or APP__AUTH__AUDIENCE): is required"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_domain_and_issuer_names_the_key() {
+    let e = error_of(&[("AUTH0_AUDIENCE", "x"), ("APP_ENV", "production")]);
+    assert!(e.starts_with("auth.domain (AUTH0_DOMAIN"), "{e}");
+}
+
+#[test]
+fn domain_given_as_a_url_is_refused() {
+    let e = load_with(&[("AUTH0_DOMAIN", "https://example.us.auth0.com/")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("auth.domain"), "{e}");
+}
+
+#[test]
+fn unparseable_urls_and_origins_name_their_keys() {
+    for (var, value, key) in [
+        ("AUTH0_ISSUER", "not a url", "auth.issuer"),
+        ("AUTH0_ISSUER", "ftp://example.com/", "auth.issuer"),
+        ("AUTH0_JWKS_URI", "/relative/jwks.json", "auth.jwks_uri"),
+        (
+            "CLIENT_ORIGIN_URL",
+            "localhost:4040",
+            "cors.client_origin_url",
+        ),
+        (
+            "CLIENT_ORIGIN_URL",
+            "http://localhost:4040/app",
+            "cors.client_origin_url",
+        ),
+        (
+            "CLIENT_ORIGIN_URL",
+            "http://user@localhost:4040",
+            "cors.client_origin_url",
+        ),
+    ] {
+        let e = load_with(&[(var, value)]).unwrap_err().to_string();
+        assert!(e.starts_with(key), "{var}={value}: {e}");
+    }
+}
+
+#[test]
+fn port_out_of_range_names_the_key() {
+    let e = load_with(&[("PORT", "70000")]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "server.port (PORT or APP__SERVER__PORT): 70000 is out of range (0 to 65535)"
+    );
+    let e = load_with(&[("PORT", "-1")]).unwrap_err().to_string();
+    assert!(e.starts_with("server.port"), "{e}");
+}
+
+#[test]
+fn non_numeric_port_names_the_key_on_one_line() {
+    let e = load_with(&[("PORT", "http")]).unwrap_err().to_string();
+    assert!(e.contains("server.port"), "{e}");
+    assert!(!e.contains('\n'));
+}
+
+#[test]
+fn hmac_and_unknown_algorithms_are_refused() {
+    for algs in ["HS256", "none", "RS256,HS512", ""] {
+        let e = load_with(&[("APP__AUTH__ALGORITHMS", algs)]);
+        if algs.is_empty() {
+            // An empty variable is unset: the default list stays.
+            assert!(e.is_ok());
+            continue;
+        }
+        let e = e.unwrap_err().to_string();
+        assert!(e.starts_with("auth.algorithms"), "{algs}: {e}");
+    }
+}
+
+#[test]
+fn unknown_environment_and_unknown_keys_are_refused() {
+    let e = load_with(&[("APP_ENV", "staging")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("APP_ENV: unknown environment"), "{e}");
+    let e = load_with(&[("APP__SERVER__PROT", "1")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("prot"), "{e}");
+}
+
+#[test]
+fn durations_and_sizes_are_bounded() {
+    for (name, value, key) in [
+        (
+            "APP__JWKS__REFRESH_INTERVAL_SECS",
+            "1e19",
+            "jwks.refresh_interval_secs",
+        ),
+        ("APP__JWKS__RETRY_MAX_SECS", "700000", "jwks.retry_max_secs"),
+        (
+            "APP__JWKS__FETCH_TIMEOUT_SECS",
+            "-1",
+            "jwks.fetch_timeout_secs",
+        ),
+        (
+            "APP__JWKS__FETCH_TIMEOUT_SECS",
+            "NaN",
+            "jwks.fetch_timeout_secs",
+        ),
+        (
+            "APP__JWKS__UNKNOWN_KID_COOLDOWN_SECS",
+            "inf",
+            "jwks.unknown_kid_cooldown_secs",
+        ),
+        (
+            "APP__JWKS__MAX_RESPONSE_BYTES",
+            "1000000000",
+            "jwks.max_response_bytes",
+        ),
+        ("APP__AUTH__MAX_TOKEN_BYTES", "0", "auth.max_token_bytes"),
+    ] {
+        let e = load_with(&[(name, value)]).unwrap_err().to_string();
+        assert!(e.starts_with(key), "{name}={value}: {e}");
+    }
+}
+
+#[test]
+fn metrics_listen_on_loopback_by_default_and_can_be_switched_off() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.metrics.address, Some("127.0.0.1:9464".parse().unwrap()));
+    let s = load_with(&[("APP__METRICS__ENABLED", "false")]).unwrap();
+    assert_eq!(s.metrics.address, None);
+    let e = load_with(&[("APP__METRICS__ADDRESS", "localhost")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("metrics.address"), "{e}");
+}
+
+#[test]
+fn outage_and_refresh_bounds_have_safe_defaults() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.jwks.max_stale, Duration::from_secs(86_400));
+    assert_eq!(s.jwks.min_refresh_interval, Duration::from_secs(60));
+    assert_eq!(s.jwks.max_refresh_interval, Duration::from_secs(43_200));
+    assert_eq!(s.server.shutdown_timeout, Duration::from_secs(30));
+    let e = load_with(&[("APP__JWKS__MIN_REFRESH_INTERVAL_SECS", "100000")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("jwks.max_refresh_interval_secs"), "{e}");
+    let e = load_with(&[("APP__JWKS__MAX_STALE_SECS", "600")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("jwks.refresh_interval_secs"), "{e}");
+    let e = load_with(&[("APP__JWKS__MAX_REFRESH_INTERVAL_SECS", "86400")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("jwks.max_refresh_interval_secs"), "{e}");
+    assert!(
+        e.contains("must be at most half of jwks.max_stale_secs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn leeway_is_bounded() {
+    let e = load_with(&[("APP__AUTH__LEEWAY_SECS", "3600")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("auth.leeway_secs"), "{e}");
+}
+
+#[test]
+fn missing_config_directory_names_it() {
+    let e = load(Path::new("/nonexistent"), &env(&minimal()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("config: /nonexistent/default.toml not found"),
+        "{e}"
+    );
+}
