@@ -204,3 +204,64 @@ impl TokenCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(max_entries: u64, max_bytes: u64) -> CacheSettings {
+        CacheSettings {
+            enabled: true,
+            max_entries,
+            max_bytes,
+            ttl: Duration::from_secs(300),
+        }
+    }
+
+    fn claims(padding: usize) -> Arc<Claims> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "iss": "https://issuer/", "aud": "api", "exp": unix_now() + 3600.0,
+                "https://example.com/profile": "x".repeat(padding),
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn fill(cache: &TokenCache, count: u8, token_bytes: usize, padding: usize) {
+        for n in 0..count {
+            let claims = claims(padding);
+            let weight = TokenCache::weigh(token_bytes, &claims);
+            cache.insert(TokenCache::key(&n.to_string()), claims, 1, weight);
+        }
+    }
+
+    #[test]
+    fn large_tokens_are_bounded_by_bytes_not_only_by_count() {
+        // 8 KiB tokens with ~6 KiB of custom claims: about 20 KiB each.
+        let cache = TokenCache::new(&settings(10_000, 200 << 10), Duration::ZERO);
+        fill(&cache, 100, 8 << 10, 6 << 10);
+        let held = cache.len();
+        assert!(
+            (1..=10).contains(&held),
+            "{held} entries of ~20 KiB in 200 KiB"
+        );
+    }
+
+    #[test]
+    fn small_tokens_are_still_bounded_by_count() {
+        let cache = TokenCache::new(&settings(10, 1 << 30), Duration::ZERO);
+        fill(&cache, 100, 800, 0);
+        let held = cache.len();
+        assert!((1..=10).contains(&held), "{held} entries, max_entries 10");
+    }
+
+    #[test]
+    fn an_entry_weighs_its_token_and_its_claims() {
+        let small = TokenCache::weigh(800, &claims(0));
+        let large = TokenCache::weigh(8 << 10, &claims(6 << 10));
+        assert!(small < 2 << 10, "{small}");
+        assert!(large > (8 << 10) + (6 << 10), "{large}");
+    }
+}

@@ -179,3 +179,70 @@ fn rejection(kind: &ErrorKind) -> Rejection {
         _ => Rejection::Malformed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn validator() -> TokenValidator {
+        TokenValidator::new(&AuthSettings {
+            issuer: "https://issuer/".to_owned(),
+            audience: "api".to_owned(),
+            jwks_uri: "https://issuer/.well-known/jwks.json".to_owned(),
+            algorithms: vec![Algorithm::RS256],
+            leeway: std::time::Duration::ZERO,
+            max_token_bytes: 8192,
+        })
+    }
+
+    fn token_with_header(header: serde_json::Value) -> String {
+        let encode = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.c2ln", encode(&header), encode(&json!({"iss": "x"})))
+    }
+
+    #[test]
+    fn access_token_types_are_accepted_in_any_case() {
+        let validator = validator();
+        for typ in [
+            None,
+            Some("JWT"),
+            Some("jwt"),
+            Some("at+jwt"),
+            Some("AT+JWT"),
+            Some("application/at+jwt"),
+            Some("Application/AT+JWT"),
+        ] {
+            let mut header = json!({"alg": "RS256", "kid": "k"});
+            if let Some(typ) = typ {
+                header["typ"] = json!(typ);
+            }
+            assert!(
+                validator.inspect(&token_with_header(header)).is_ok(),
+                "{typ:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_token_types_are_refused_as_unexpected() {
+        let validator = validator();
+        for typ in [
+            json!("dpop+jwt"),
+            json!("logout+jwt"),
+            json!("JOSE"),
+            json!("application/jwt"),
+            json!(""),
+            json!(null),
+            json!(["JWT"]),
+            json!(1),
+        ] {
+            let header = json!({"alg": "RS256", "kid": "k", "typ": typ});
+            assert_eq!(
+                validator.inspect(&token_with_header(header)),
+                Err(Rejection::UnexpectedType),
+                "{typ}"
+            );
+        }
+    }
+}

@@ -385,3 +385,71 @@ fn missing_config_directory_names_it() {
         "{e}"
     );
 }
+
+#[test]
+fn the_development_issuer_refuses_a_server_listening_beyond_loopback() {
+    let e = error_of(&[("HOST", "0.0.0.0")]);
+    assert!(
+        e.starts_with("server.host (HOST or APP__SERVER__HOST):"),
+        "{e}"
+    );
+    assert!(
+        e.contains("AUTH0_DOMAIN") && e.contains("AUTH0_ISSUER"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'));
+    for host in ["127.0.0.1", "localhost", "::1", "127.0.0.2"] {
+        let s = load(&config_dir(), &env(&[("HOST", host)])).unwrap();
+        assert!(s.dev_issuer.is_some(), "{host}");
+    }
+    // With a real issuer the server may listen anywhere.
+    let s = load_with(&[("HOST", "0.0.0.0")]).unwrap();
+    assert!(s.dev_issuer.is_none());
+}
+
+#[test]
+fn production_refuses_plain_http_issuer_and_jwks_urls_except_on_loopback() {
+    let production = |extra: &[(&'static str, &'static str)]| {
+        let mut pairs = vec![("APP_ENV", "production"), ("AUTH0_AUDIENCE", "x")];
+        pairs.extend_from_slice(extra);
+        load(&config_dir(), &env(&pairs))
+    };
+    let e = production(&[("AUTH0_ISSUER", "http://issuer.example.com/")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("auth.issuer (AUTH0_ISSUER"), "{e}");
+    assert!(e.contains("not https"), "{e}");
+    let e = production(&[
+        ("AUTH0_ISSUER", "https://issuer.example.com/"),
+        ("AUTH0_JWKS_URI", "http://keys.example.com/jwks.json"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("auth.jwks_uri (AUTH0_JWKS_URI"), "{e}");
+    for loopback in [
+        "http://127.0.0.1:9000/",
+        "http://localhost:9000/",
+        "http://[::1]:9000/",
+    ] {
+        let s = production(&[("AUTH0_ISSUER", loopback)]).unwrap();
+        assert_eq!(s.auth.issuer, loopback);
+    }
+    // The local profile keeps accepting http, for issuers on a developer's network.
+    let s = load_with(&[("AUTH0_ISSUER", "http://issuer.example.com/")]).unwrap();
+    assert_eq!(s.auth.issuer, "http://issuer.example.com/");
+}
+
+#[test]
+fn the_cache_is_bounded_in_bytes_with_a_default() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.cache.max_bytes, 32 << 20);
+    let s = load_with(&[("APP__CACHE__MAX_BYTES", "1048576")]).unwrap();
+    assert_eq!(s.cache.max_bytes, 1 << 20);
+    let e = load_with(&[("APP__CACHE__MAX_BYTES", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cache.max_bytes (APP__CACHE__MAX_BYTES)"),
+        "{e}"
+    );
+}
