@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod cache;
 pub mod claims;
 pub mod extractor;
+pub mod fetch;
 pub mod json;
 pub mod keys;
 pub mod policy;

@@ -15,14 +15,12 @@
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header;
-use awc::error::PayloadError;
-use derive_more::{Display, Error};
 use jsonwebtoken::Algorithm;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::auth::keys::{KeySet, KeySetError, VerificationKey};
+use crate::auth::fetch::{self, FetchError, Fetched, fetch};
+use crate::auth::keys::{KeySet, VerificationKey};
 use crate::clock::Clock;
 use crate::metrics::{FetchResult, Metrics};
 use crate::settings::{AuthSettings, JwksSettings};
@@ -38,23 +36,6 @@ pub enum Lookup {
     NoKeys,
     /// The keys are older than `max_stale`: the issuer has been unreachable for too long.
     Stale,
-}
-
-/// Why a fetch gave no key set.
-#[derive(Debug, Display, Error)]
-pub enum FetchError {
-    #[display("request failed: {_0}")]
-    Request(#[error(not(source))] String),
-    #[display("issuer answered HTTP {_0}")]
-    Status(#[error(not(source))] u16),
-    #[display("response is larger than {_0} bytes")]
-    TooLarge(#[error(not(source))] usize),
-    #[display("reading the response failed: {_0}")]
-    Body(#[error(not(source))] String),
-    #[display("no complete answer within {_0:?}")]
-    Timeout(#[error(not(source))] Duration),
-    #[display("{_0}")]
-    KeySet(KeySetError),
 }
 
 /// A snapshot of the store, for readiness, metrics, logs and tests.
@@ -270,19 +251,7 @@ impl JwksStore {
     }
 
     async fn run(self: Arc<Self>) {
-        let client = awc::Client::builder()
-            .disable_redirects()
-            // Our own timeout below covers the whole fetch, body included; awc's only backs it up.
-            .timeout(
-                self.settings
-                    .fetch_timeout
-                    .saturating_add(Duration::from_secs(1)),
-            )
-            .add_default_header((
-                header::USER_AGENT,
-                concat!("hello-world-api/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
+        let client = fetch::client(&self.settings);
         let mut deadline = tokio::time::Instant::now();
         loop {
             let asked = tokio::select! {
@@ -309,111 +278,18 @@ impl JwksStore {
         }
     }
 
-    async fn fetch(&self, client: &awc::Client) -> Result<(KeySet, Option<Duration>), FetchError> {
-        let limit = self.settings.max_response_bytes;
-        let request = async {
-            let mut response = client
-                .get(self.uri.as_str())
-                .insert_header((header::ACCEPT, "application/json"))
-                .send()
-                .await
-                .map_err(|e| FetchError::Request(e.to_string()))?;
-            if !response.status().is_success() {
-                return Err(FetchError::Status(response.status().as_u16()));
-            }
-            let max_age = response
-                .headers()
-                .get(header::CACHE_CONTROL)
-                .and_then(|v| v.to_str().ok())
-                .and_then(max_age);
-            let body = response.body().limit(limit).await.map_err(|e| match e {
-                PayloadError::Overflow => FetchError::TooLarge(limit),
-                other => FetchError::Body(other.to_string()),
-            })?;
-            let set = KeySet::parse(&body, &self.algorithms).map_err(FetchError::KeySet)?;
-            Ok((set, max_age))
-        };
-        tokio::time::timeout(self.settings.fetch_timeout, request)
-            .await
-            .unwrap_or(Err(FetchError::Timeout(self.settings.fetch_timeout)))
+    async fn fetch(&self, client: &awc::Client) -> Result<Fetched, FetchError> {
+        fetch(client, &self.uri, &self.settings, &self.algorithms).await
     }
 
     /// Records an attempt's outcome and returns the delay until the next scheduled one.
-    fn complete(&self, outcome: Result<(KeySet, Option<Duration>), FetchError>) -> Duration {
+    fn complete(&self, outcome: Result<Fetched, FetchError>) -> Duration {
         let now = self.clock.now();
         let mut state = self.state();
         // Logged after the lock is released: a slow stderr must not stall readers of the state.
-        let report: (log::Level, String);
-        let delay = match outcome {
-            Ok((set, max_age)) => {
-                self.metrics.observe_fetch(FetchResult::success);
-                let kids = set.kids().join(", ");
-                let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-                let generation = match keys.as_ref() {
-                    Some(p) if p.set.fingerprint() == set.fingerprint() => p.generation,
-                    Some(p) => p.generation + 1,
-                    None => 1,
-                };
-                let snapshot = Snapshot {
-                    set,
-                    fetched_at: now,
-                    generation,
-                };
-                let previous = keys.replace(Arc::new(snapshot));
-                drop(keys);
-                let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
-                report = if changed {
-                    (
-                        log::Level::Info,
-                        format!("signing keys loaded from {}: kids [{kids}]", self.uri),
-                    )
-                } else {
-                    (
-                        log::Level::Debug,
-                        format!("signing keys refreshed from {}, unchanged", self.uri),
-                    )
-                };
-                state.last_success = Some(now);
-                state.last_error = None;
-                state.consecutive_failures = 0;
-                // The issuer may steer the period, within our bounds.
-                max_age.map_or(self.settings.refresh_interval, |age| {
-                    age.clamp(
-                        self.settings.min_refresh_interval,
-                        self.settings.max_refresh_interval,
-                    )
-                })
-            }
-            Err(error) => {
-                self.metrics.observe_fetch(FetchResult::error);
-                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-                let exponent = (state.consecutive_failures - 1).min(16);
-                let delay = self
-                    .settings
-                    .retry_initial
-                    .saturating_mul(1 << exponent)
-                    .min(self.settings.retry_max);
-                let kept = match self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                    Some(snapshot) => format!(
-                        "keeping the {} keys loaded {:.0}s ago (usable up to {:.0}s)",
-                        snapshot.set.len(),
-                        now.saturating_duration_since(snapshot.fetched_at)
-                            .as_secs_f64(),
-                        self.settings.max_stale.as_secs_f64()
-                    ),
-                    None => "no keys loaded yet, protected routes answer 503".to_owned(),
-                };
-                report = (
-                    log::Level::Error,
-                    format!(
-                        "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
-                        self.uri,
-                        delay.as_secs_f64()
-                    ),
-                );
-                state.last_error = Some(error.to_string());
-                delay
-            }
+        let (delay, report) = match outcome {
+            Ok((set, max_age)) => self.loaded(&mut state, now, set, max_age),
+            Err(error) => self.failed(&mut state, now, &error),
         };
         state.in_flight = false;
         state.next_attempt = now.checked_add(delay);
@@ -424,39 +300,91 @@ impl JwksStore {
         log::log!(report.0, "{}", report.1);
         delay
     }
-}
 
-/// The `max-age` of a `Cache-Control` value, if it has a valid one.
-fn max_age(cache_control: &str) -> Option<Duration> {
-    cache_control.split(',').find_map(|directive| {
-        let (name, value) = directive.trim().split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("max-age") {
-            return None;
-        }
-        value
-            .trim()
-            .trim_matches('"')
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs)
-    })
-}
+    /// Installs a fetched set (same keys, same generation) and returns the next refresh delay
+    /// and the line to log.
+    fn loaded(
+        &self,
+        state: &mut RefreshState,
+        now: Instant,
+        set: KeySet,
+        max_age: Option<Duration>,
+    ) -> (Duration, (log::Level, String)) {
+        self.metrics.observe_fetch(FetchResult::success);
+        let kids = set.kids().join(", ");
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let generation = match keys.as_ref() {
+            Some(p) if p.set.fingerprint() == set.fingerprint() => p.generation,
+            Some(p) => p.generation + 1,
+            None => 1,
+        };
+        let snapshot = Snapshot {
+            set,
+            fetched_at: now,
+            generation,
+        };
+        let previous = keys.replace(Arc::new(snapshot));
+        drop(keys);
+        let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
+        let report = if changed {
+            (
+                log::Level::Info,
+                format!("signing keys loaded from {}: kids [{kids}]", self.uri),
+            )
+        } else {
+            (
+                log::Level::Debug,
+                format!("signing keys refreshed from {}, unchanged", self.uri),
+            )
+        };
+        state.last_success = Some(now);
+        state.last_error = None;
+        state.consecutive_failures = 0;
+        // The issuer may steer the period, within our bounds.
+        let delay = max_age.map_or(self.settings.refresh_interval, |age| {
+            age.clamp(
+                self.settings.min_refresh_interval,
+                self.settings.max_refresh_interval,
+            )
+        });
+        (delay, report)
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        assert_eq!(max_age("max-age=120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            max_age("public, Max-Age = 7, must-revalidate"),
-            Some(Duration::from_secs(7))
+    /// Keeps the last good keys after a failed fetch and returns the backoff delay and the
+    /// line to log.
+    fn failed(
+        &self,
+        state: &mut RefreshState,
+        now: Instant,
+        error: &FetchError,
+    ) -> (Duration, (log::Level, String)) {
+        self.metrics.observe_fetch(FetchResult::error);
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        let exponent = (state.consecutive_failures - 1).min(16);
+        let delay = self
+            .settings
+            .retry_initial
+            .saturating_mul(1 << exponent)
+            .min(self.settings.retry_max);
+        let kept = match self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(snapshot) => format!(
+                "keeping the {} keys loaded {:.0}s ago (usable up to {:.0}s)",
+                snapshot.set.len(),
+                now.saturating_duration_since(snapshot.fetched_at)
+                    .as_secs_f64(),
+                self.settings.max_stale.as_secs_f64()
+            ),
+            None => "no keys loaded yet, protected routes answer 503".to_owned(),
+        };
+        let report = (
+            log::Level::Error,
+            format!(
+                "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
+                self.uri,
+                delay.as_secs_f64()
+            ),
         );
-        assert_eq!(max_age("max-age=\"30\""), Some(Duration::from_secs(30)));
-        assert_eq!(max_age("no-cache"), None);
-        assert_eq!(max_age("max-age=-1"), None);
-        assert_eq!(max_age("max-age=soon"), None);
-        assert_eq!(max_age("s-maxage=5"), None);
+        state.last_error = Some(error.to_string());
+        (delay, report)
     }
 }

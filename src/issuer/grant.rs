@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::endpoints::oauth_error;
 use super::{Issuer, TokenPolicy};
+use crate::settings::DevClient;
 
 /// The token request's parameters, as a form or as JSON (Auth0 takes both).
 #[derive(Debug, Default, Deserialize)]
@@ -69,25 +70,7 @@ fn issue_token(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let request: TokenRequest = if content_type.starts_with("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(body)
-            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad form: {e}")))?
-    } else if content_type.starts_with("application/json") {
-        serde_json::from_slice(body)
-            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad JSON: {e}")))?
-    } else {
-        return Err(OAuthError::bad_request(
-            "invalid_request",
-            "send application/x-www-form-urlencoded or application/json",
-        ));
-    };
-
+    let request = parse_request(req, body)?;
     match request.grant_type.as_deref() {
         Some("client_credentials") => {}
         None => {
@@ -103,9 +86,41 @@ fn issue_token(
             ));
         }
     }
+    let client = authenticate_client(policy, req, &request)?;
+    check_audience(policy, request.audience.as_deref())?;
+    sign_for(issuer, policy, client)
+}
 
-    let (client_id, client_secret) = client_credentials(req, &request)?;
-    let client = policy
+/// The token request's parameters, from a form or a JSON body.
+fn parse_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad form: {e}")))
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice(body)
+            .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad JSON: {e}")))
+    } else {
+        Err(OAuthError::bad_request(
+            "invalid_request",
+            "send application/x-www-form-urlencoded or application/json",
+        ))
+    }
+}
+
+/// The registered client whose id and secret (compared in constant time) the request carries.
+fn authenticate_client<'a>(
+    policy: &'a TokenPolicy,
+    req: &HttpRequest,
+    request: &TokenRequest,
+) -> Result<&'a DevClient, OAuthError> {
+    let (client_id, client_secret) = client_credentials(req, request)?;
+    policy
         .clients
         .iter()
         .find(|c| c.client_id == client_id)
@@ -116,27 +131,33 @@ fn issue_token(
             )
             .is_ok()
         })
-        .ok_or_else(OAuthError::invalid_client)?;
+        .ok_or_else(OAuthError::invalid_client)
+}
 
-    match request.audience.as_deref() {
-        Some(audience) if audience == policy.audience => {}
-        None | Some("") => {
-            return Err(OAuthError::bad_request(
-                "invalid_request",
-                "audience is required",
-            ));
-        }
-        Some(other) => {
-            return Err(OAuthError::bad_request(
-                "invalid_target",
-                format!(
-                    "unknown audience {other:?}; this issuer serves {:?}",
-                    policy.audience
-                ),
-            ));
-        }
+/// Tokens are issued for the one audience this issuer serves.
+fn check_audience(policy: &TokenPolicy, audience: Option<&str>) -> Result<(), OAuthError> {
+    match audience {
+        Some(audience) if audience == policy.audience => Ok(()),
+        None | Some("") => Err(OAuthError::bad_request(
+            "invalid_request",
+            "audience is required",
+        )),
+        Some(other) => Err(OAuthError::bad_request(
+            "invalid_target",
+            format!(
+                "unknown audience {other:?}; this issuer serves {:?}",
+                policy.audience
+            ),
+        )),
     }
+}
 
+/// An access token for `client`, shaped as Auth0 shapes client-credentials tokens.
+fn sign_for(
+    issuer: &Issuer,
+    policy: &TokenPolicy,
+    client: &DevClient,
+) -> Result<TokenResponse, OAuthError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

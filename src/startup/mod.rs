@@ -53,6 +53,44 @@ pub enum StartupError {
     },
 }
 
+/// A listener on `address` and the port it got (the OS picks one for port 0).
+fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
+    let bind_error = |source| StartupError::Bind {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    Ok((listener, port))
+}
+
+/// What every worker shares: the key store (whose refresher the caller starts), the
+/// authenticator with its cache, and the metrics.
+fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Arc<JwksStore>) {
+    let metrics = Arc::new(Metrics::new());
+    let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
+    let cache = settings
+        .cache
+        .enabled
+        .then(|| TokenCache::new(&settings.cache, settings.auth.leeway));
+    let authenticator = web::Data::new(Authenticator::new(
+        TokenValidator::new(&settings.auth),
+        Arc::clone(&keys),
+        cache,
+        Arc::clone(&metrics),
+    ));
+    let state = AppState {
+        authenticator,
+        metrics,
+        allowed_origin: settings.cors.allowed_origin.clone(),
+        admission: Admission {
+            max_header_bytes: settings.server.max_header_bytes,
+            loopback_only: settings.dev_issuer.is_some(),
+        },
+    };
+    (state, keys)
+}
+
 /// A bound, not yet running server with its key refresher and metrics listener.
 pub struct Application {
     port: u16,
@@ -75,48 +113,17 @@ impl Application {
     ) -> Result<Self, StartupError> {
         install_crypto_provider();
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: address.clone(),
-                source,
-            })?
-            .port();
-
-        let metrics = Arc::new(Metrics::new());
-        let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
-        let cache = settings
-            .cache
-            .enabled
-            .then(|| TokenCache::new(&settings.cache, settings.auth.leeway));
-        let authenticator = web::Data::new(Authenticator::new(
-            TokenValidator::new(&settings.auth),
-            Arc::clone(&keys),
-            cache,
-            Arc::clone(&metrics),
-        ));
+        let (listener, port) = bind(&address)?;
+        let (state, keys) = shared_state(&settings, clock);
         let management = match settings.metrics.address {
             Some(address) => Some(serve_metrics(
                 address,
-                authenticator.clone(),
-                Arc::clone(&metrics),
+                state.authenticator.clone(),
+                Arc::clone(&state.metrics),
             )?),
             None => None,
         };
         let refresher = keys.spawn_refresher();
-        let state = AppState {
-            authenticator,
-            metrics,
-            allowed_origin: settings.cors.allowed_origin.clone(),
-            admission: Admission {
-                max_header_bytes: settings.server.max_header_bytes,
-                loopback_only: settings.dev_issuer.is_some(),
-            },
-        };
         let server = HttpServer::new(move || create_app(state.clone()))
             .workers(settings.server.workers)
             // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
@@ -124,7 +131,10 @@ impl Application {
             // actix treats SIGINT as a forced stop; we handle both signals gracefully instead.
             .disable_signals()
             .listen(listener)
-            .map_err(|source| StartupError::Bind { address, source })?
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?
             .run();
         log::info!(
             "listening on http://{}:{port} ({} profile); tokens from issuer {} (audience {}); keys from {}",
