@@ -1,0 +1,177 @@
+//! Load runs for the soak and the benchmark: the binary under wrk, and Lua scripts that count
+//! what wrk saw.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use crate::constants::AUDIENCE;
+use crate::ports::free_port;
+use crate::process::{Binary, Running};
+
+/// Starts `binary` against `issuer_url` on a free port, with `extra` settings and warnings
+/// only in its log; returns it and its port.
+pub fn start_server(
+    binary: Binary,
+    dir: &Path,
+    issuer_url: &str,
+    extra: &[(&str, &str)],
+) -> (Running, u16) {
+    let port = free_port();
+    let mut env = vec![
+        ("AUTH0_ISSUER", issuer_url),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+        ("RUST_LOG", "warn"),
+    ];
+    env.extend_from_slice(extra);
+    (binary.start(dir, &env, port), port)
+}
+
+/// A wrk script cycling through `tokens` (none: no Authorization header) on `path`, reporting
+/// its own counts in one `LOAD` line.
+pub fn script(path: &str, tokens: &[String]) -> String {
+    let mut lua = String::from("local tokens = {\n");
+    for token in tokens {
+        let _ = writeln!(lua, "  \"{token}\",");
+    }
+    let _ = write!(
+        lua,
+        r#"}}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) i = 0; non2xx = 0; server_errors = 0 end
+function request()
+  i = i + 1
+  if #tokens == 0 then return wrk.format("GET", "{path}") end
+  return wrk.format("GET", "{path}", {{ ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] }})
+end
+function response(status, headers, body)
+  if status >= 500 then server_errors = server_errors + 1 end
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+end
+function done(summary, latency, requests)
+  local non2xx, server_errors = 0, 0
+  for _, t in ipairs(threads) do
+    non2xx = non2xx + t:get("non2xx")
+    server_errors = server_errors + t:get("server_errors")
+  end
+  local e = summary.errors
+  io.write(string.format("LOAD requests=%d duration_us=%d non2xx=%d server_errors=%d socket_errors=%d p50_us=%d p99_us=%d\n",
+    summary.requests, summary.duration, non2xx, server_errors,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"#
+    );
+    lua
+}
+
+/// A wrk script that switches token lists at given Unix times (`phases`: start, tokens; the
+/// first starts at 0), for tokens signed by keys the issuer rotates in during the run.
+pub fn phased_script(path: &str, phases: &[(u64, Vec<String>)]) -> String {
+    let mut lua = String::from("local phases = {\n");
+    for (start, tokens) in phases {
+        let _ = write!(lua, "  {{ start = {start}, tokens = {{");
+        for token in tokens {
+            let _ = write!(lua, "\"{token}\",");
+        }
+        lua.push_str("} },\n");
+    }
+    lua.push_str("}\n");
+    // Reuse the plain script's counting, with a request() that follows the schedule.
+    let plain = script(path, &[]);
+    let body = plain
+        .split_once("function request()")
+        .map(|(head, _)| head.replace("local tokens = {\n}\n", ""))
+        .unwrap_or_default();
+    let tail = plain
+        .split_once("function response(")
+        .map(|(_, rest)| format!("function response({rest}"))
+        .unwrap_or_default()
+        .replace("\"LOAD requests=%d", "\"LOAD phase=%d requests=%d")
+        .replace(
+            "    summary.requests,",
+            "    threads[1]:get(\"phase\"), summary.requests,",
+        );
+    let _ = write!(
+        lua,
+        r#"{body}phase = 1
+function request()
+  i = i + 1
+  while phase < #phases and os.time() >= phases[phase + 1].start do phase = phase + 1 end
+  local tokens = phases[phase].tokens
+  return wrk.format("GET", "{path}", {{ ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] }})
+end
+{tail}"#
+    );
+    lua
+}
+
+/// What one wrk run reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub requests: u64,
+    pub duration_us: u64,
+    pub non2xx: u64,
+    pub server_errors: u64,
+    pub socket_errors: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    /// For a phased script: the last phase (1-based) its first thread reached.
+    pub phase: u64,
+}
+
+impl Counts {
+    /// Requests per second over the run.
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / (self.duration_us.max(1) as f64 / 1e6)
+    }
+}
+
+/// The counts of the `LOAD` line a script printed when its run was done.
+pub fn counts(output: &Output) -> Counts {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("LOAD "))
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no summary:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let value = |name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Counts {
+        requests: value("requests"),
+        duration_us: value("duration_us"),
+        non2xx: value("non2xx"),
+        server_errors: value("server_errors"),
+        socket_errors: value("socket_errors"),
+        p50_us: value("p50_us"),
+        p99_us: value("p99_us"),
+        phase: value("phase"),
+    }
+}
+
+/// Starts wrk (one thread, `connections`) for `seconds` with the script `name` in `dir`.
+pub fn wrk(dir: &Path, name: &str, url: &str, connections: u32, seconds: u64) -> Child {
+    Command::new("wrk")
+        .args([
+            "-t1".to_owned(),
+            format!("-c{connections}"),
+            format!("-d{seconds}s"),
+            "--timeout".to_owned(),
+            "5s".to_owned(),
+            "-s".to_owned(),
+        ])
+        .arg(dir.join(format!("{name}.lua")))
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wrk is installed (make soak / make bench install it)")
+}
