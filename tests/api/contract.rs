@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_bad_credentials, send, spawn_app};
+use test_support::{assert_bad_credentials, send, spawn_app};
 
 #[actix_web::test]
 async fn public_message_is_served_to_anyone() {

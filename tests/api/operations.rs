@@ -6,7 +6,7 @@ use std::time::Duration;
 use hello_world_api::issuer::JwksBehaviour;
 use serde_json::json;
 
-use crate::helpers::{TestApp, key, now, scrape, send, spawn_app};
+use test_support::{TestApp, key, now, scrape, send, spawn_app};
 
 const PROTECTED: &str = "/api/messages/protected";
 const DAY: Duration = Duration::from_secs(86_400);
