@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use hello_world_api::issuer::Issuer;
 use serde_json::json;
 
-use test_support::{AUDIENCE, Running, empty_dir, free_port, key, now, send, spawn_issuer};
+use test_support::{
+    ADMIN_PERMISSION, AUDIENCE, Running, empty_dir, free_port, key, now, send, spawn_issuer,
+};
 
 use crate::BINARY;
 
@@ -120,7 +122,7 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
     let claims = json!({"iss": issuer_url, "aud": AUDIENCE, "sub": "u", "exp": now() + 600});
     let user = issuer.sign(&claims).unwrap();
     let mut admin_claims = claims.clone();
-    admin_claims["permissions"] = json!(["read:admin-messages"]);
+    admin_claims["permissions"] = json!([ADMIN_PERMISSION]);
     let admin = issuer.sign(&admin_claims).unwrap();
 
     let public = send(client.get(url("/api/messages/public"))).await;

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hello_world_api::issuer::{Client, Issuer, TokenPolicy, load_or_create_key};
 use serde_json::{Value, json};
 
-use test_support::{Reply, empty_dir, free_port, key, now, reply, send, wait_for_port};
+use test_support::{
+    ADMIN_PERMISSION, Reply, empty_dir, free_port, key, now, reply, send, wait_for_port,
+};
 
 use crate::BINARY;
 
@@ -29,7 +31,7 @@ impl DevIssuer {
             Client {
                 client_id: "admin".into(),
                 client_secret: "admin-secret".into(),
-                permissions: vec!["read:admin-messages".into()],
+                permissions: vec![ADMIN_PERMISSION.into()],
             },
             Client {
                 client_id: "user".into(),
@@ -109,7 +111,7 @@ async fn token_endpoint_issues_auth0_shaped_tokens_for_a_form_request() {
     assert_eq!(claims["aud"], DEV_AUDIENCE);
     assert_eq!(claims["sub"], "admin@clients");
     assert_eq!(claims["gty"], "client-credentials");
-    assert_eq!(claims["permissions"], json!(["read:admin-messages"]));
+    assert_eq!(claims["permissions"], json!([ADMIN_PERMISSION]));
     let iat = claims["iat"].as_u64().unwrap();
     assert!(iat.abs_diff(now()) < 5);
     assert_eq!(claims["exp"].as_u64().unwrap(), iat + 86_400);

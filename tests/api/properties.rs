@@ -15,7 +15,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 
-use test_support::{AUDIENCE, OFFLINE_ISSUER, key, key_as, now, settings, spawn_app};
+use test_support::{
+    ADMIN_PERMISSION, AUDIENCE, OFFLINE_ISSUER, key, key_as, now, settings, spawn_app,
+};
 
 struct Checker {
     validator: TokenValidator,
@@ -53,7 +55,7 @@ impl Checker {
         self.issuer
             .sign(
                 &json!({"iss": OFFLINE_ISSUER, "aud": AUDIENCE, "sub": "u", "exp": now() + 3600,
-                          "permissions": ["read:admin-messages"]}),
+                          "permissions": [ADMIN_PERMISSION]}),
             )
             .unwrap()
     }

@@ -14,7 +14,7 @@ use hello_world_api::auth::keys::KeySet;
 use hello_world_api::auth::validator::TokenValidator;
 use hello_world_api::issuer::{Issuer, SigningKey};
 use serde_json::json;
-use test_support::{AUDIENCE, OFFLINE_ISSUER, now, settings};
+use test_support::{ADMIN_PERMISSION, AUDIENCE, OFFLINE_ISSUER, now, settings};
 
 fn validation(c: &mut Criterion) {
     let settings = settings([
@@ -31,7 +31,7 @@ fn validation(c: &mut Criterion) {
     let token = issuer
         .sign(
             &json!({"iss": OFFLINE_ISSUER, "aud": AUDIENCE, "sub": "auth0|user",
-                    "exp": now() + 3600, "iat": now(), "permissions": ["read:admin-messages"]}),
+                    "exp": now() + 3600, "iat": now(), "permissions": [ADMIN_PERMISSION]}),
         )
         .unwrap();
 
