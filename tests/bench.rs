@@ -8,15 +8,13 @@
 //! `BENCH_SECS` and `BENCH_CONNECTIONS` change the length and the connection count.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "load/mod.rs"]
-mod load;
-
 use std::time::Duration;
 
 use hello_world_api::issuer::{Issuer, SigningKey};
 use serde_json::json;
 
-use load::{Counts, Server, counts, script, serve_issuer, tokens, work_dir, wrk};
+use test_support::load::{Counts, counts, script, start_server, wrk};
+use test_support::{binary, empty_dir, now, serve_issuer, tokens};
 
 struct Scenario {
     name: &'static str,
@@ -41,8 +39,8 @@ fn load_benchmark() {
     let key = SigningKey::generate("bench-0").unwrap();
     let issuer = Issuer::new(key.clone());
     let issuer_url = serve_issuer(&issuer);
-    let dir = work_dir("bench");
-    let (server, port) = Server::start(&dir, &issuer_url, &[]);
+    let dir = empty_dir("bench");
+    let (server, port) = start_server(binary!(), &dir, &issuer_url, &[]);
     let impostor =
         SigningKey::from_pkcs8_pem("bench-0", SigningKey::generate("x").unwrap().private_pem())
             .unwrap();
@@ -178,7 +176,7 @@ fn load_benchmark() {
     });
     let text = serde_json::to_string_pretty(&document).unwrap();
     std::fs::write(out.join("latest.json"), &text).unwrap();
-    std::fs::write(out.join(format!("bench-{}.json", load::now())), &text).unwrap();
+    std::fs::write(out.join(format!("bench-{}.json", now())), &text).unwrap();
     println!("figures written to target/bench/latest.json");
 
     for (scenario, (run, fetches, _)) in scenarios.iter().zip(&results) {

@@ -6,15 +6,13 @@
 //! refused, when any answer was a 5xx, or when the server's memory grew beyond noise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "load/mod.rs"]
-mod load;
-
 use std::process::Child;
 use std::time::Duration;
 
 use hello_world_api::issuer::{Issuer, JwksBehaviour, SigningKey};
 
-use load::{Counts, Server, counts, script, serve_issuer, tokens, work_dir, wrk};
+use test_support::load::{self, Counts, counts, script, start_server, wrk};
+use test_support::{binary, empty_dir, now, serve_issuer, tokens};
 
 #[test]
 #[ignore = "needs wrk and a release build: run with make soak"]
@@ -34,8 +32,9 @@ fn soak_through_rotation_and_an_issuer_outage() {
     issuer.publish(keys[1].clone());
     let issuer_url = serve_issuer(&issuer);
 
-    let dir = work_dir("soak");
-    let (server, port) = Server::start(
+    let dir = empty_dir("soak");
+    let (server, port) = start_server(
+        binary!(),
         &dir,
         &issuer_url,
         &[
@@ -50,7 +49,7 @@ fn soak_through_rotation_and_an_issuer_outage() {
     // new key is published a second ahead and the loads switch to tokens it signed, except
     // around the outage, when no new key could be fetched. Invalid tokens: a published kid
     // with another key's signature, which never triggers a fetch.
-    let run_start = load::now() + 4;
+    let run_start = now() + 4;
     let outage_from = Duration::from_secs(seconds) / 2 - outage / 2;
     let (outage_start, outage_end) = (
         run_start + outage_from.as_secs(),
@@ -100,7 +99,7 @@ fn soak_through_rotation_and_an_issuer_outage() {
     let fetches_start = issuer.jwks_fetches();
 
     // Start the loads on the schedule's first second.
-    while load::now() < run_start {
+    while now() < run_start {
         std::thread::sleep(Duration::from_millis(20));
     }
     let runs: Vec<(&str, Child)> = ["valid", "admin", "invalid"]
@@ -111,9 +110,9 @@ fn soak_through_rotation_and_an_issuer_outage() {
     let mut outage_fetches = 0;
     let mut published: Vec<String> = Vec::new();
     let mut next_rotation = 0;
-    while load::now() < run_start + seconds {
+    while now() < run_start + seconds {
         std::thread::sleep(Duration::from_millis(50));
-        let now = load::now();
+        let now = now();
         if !down && now >= outage_start && now < outage_end {
             issuer.set_behaviour(JwksBehaviour::Fail(503));
             outage_fetches = issuer.jwks_fetches();

@@ -115,7 +115,9 @@ impl TokenValidator {
             None => {}
             Some(Value::String(typ))
                 if ACCEPTED_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
-            Some(_) => return Err(Rejection::UnexpectedType),
+            Some(Value::String(_)) => return Err(Rejection::UnexpectedType),
+            // A standard member of the wrong JSON type is a malformed header, like any other.
+            Some(_) => return Err(Rejection::Malformed),
         }
         // We understand no JWS extension, so any `crit`, even `null`, is refused (RFC 7515 §4.1.11).
         if members.contains_key("crit") {
@@ -225,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn other_token_types_are_refused_as_unexpected() {
+    fn other_token_types_are_refused_as_unexpected_and_non_strings_as_malformed() {
         let validator = validator();
         for typ in [
             json!("dpop+jwt"),
@@ -233,14 +235,19 @@ mod tests {
             json!("JOSE"),
             json!("application/jwt"),
             json!(""),
-            json!(null),
-            json!(["JWT"]),
-            json!(1),
         ] {
             let header = json!({"alg": "RS256", "kid": "k", "typ": typ});
             assert_eq!(
                 validator.inspect(&token_with_header(header)),
                 Err(Rejection::UnexpectedType),
+                "{typ}"
+            );
+        }
+        for typ in [json!(null), json!(["JWT"]), json!(1)] {
+            let header = json!({"alg": "RS256", "kid": "k", "typ": typ});
+            assert_eq!(
+                validator.inspect(&token_with_header(header)),
+                Err(Rejection::Malformed),
                 "{typ}"
             );
         }

@@ -1,40 +1,26 @@
 //! The real binary as a black box: configuration errors, `.env`, and serving against an issuer
 //! on loopback.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hello_world_api::issuer::Issuer;
 use serde_json::json;
 
-use crate::helpers::{AUDIENCE, key, now, send};
+use test_support::{
+    ADMIN_PERMISSION, AUDIENCE, Running, empty_dir, free_port, key, now, send, spawn_issuer,
+};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
+use crate::BINARY;
 
-/// A command for the binary with a clean environment, run in an empty directory.
-pub fn command(dir: &PathBuf, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BINARY);
-    // Tests run in parallel: each binary's metrics listener takes a free port.
-    command
-        .env_clear()
-        .current_dir(dir)
-        .env("APP__METRICS__ADDRESS", "127.0.0.1:0")
-        .envs(env.iter().copied());
-    command
-}
-
-pub fn empty_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hello-world-api-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(dir: &PathBuf, env: &[(&str, &str)]) -> Output {
-    command(dir, env).stdin(Stdio::null()).output().unwrap()
+fn run(dir: &Path, env: &[(&str, &str)]) -> Output {
+    BINARY
+        .command(dir, env)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn assert_config_error(output: &Output, starts_with: &str) {
@@ -113,85 +99,15 @@ fn dotenv_file_is_read_and_the_process_environment_wins() {
     );
 }
 
-/// Kills the child when the test ends, however it ends.
-pub struct Running(pub Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Waits until `GET /healthz` answers 200: the server runs (and handles signals), not only
-/// listens.
-pub fn wait_until_serving(port: u16) {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let answered = TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .and_then(|mut stream| {
-                stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                stream
-                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    .ok()?;
-                let mut answer = String::new();
-                stream.read_to_string(&mut answer).ok()?;
-                Some(answer.starts_with("HTTP/1.1 200"))
-            });
-        if answered == Some(true) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nothing serves on {port}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Starts the binary on `port`, its log going to `server.log` in `dir`.
-pub fn start(dir: &PathBuf, env: &[(&str, &str)], port: u16) -> Running {
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = command(dir, env)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let running = Running(child);
-    wait_for_port(port);
-    wait_until_serving(port);
-    running
-}
-
 #[actix_web::test]
 async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
     let issuer = Issuer::new(key(0));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let issuer_address = listener.local_addr().unwrap();
-    let _issuer_server = issuer.serve(listener).unwrap();
-    let issuer_url = format!("http://{issuer_address}/");
+    let issuer_url = spawn_issuer(&issuer);
     let jwks_uri = format!("{issuer_url}.well-known/jwks.json");
 
     let dir = empty_dir("serve");
     let port = free_port();
-    let server = start(
+    let server = BINARY.start(
         &dir,
         &[
             ("AUTH0_ISSUER", &issuer_url),
@@ -206,7 +122,7 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
     let claims = json!({"iss": issuer_url, "aud": AUDIENCE, "sub": "u", "exp": now() + 600});
     let user = issuer.sign(&claims).unwrap();
     let mut admin_claims = claims.clone();
-    admin_claims["permissions"] = json!(["read:admin-messages"]);
+    admin_claims["permissions"] = json!([ADMIN_PERMISSION]);
     let admin = issuer.sign(&admin_claims).unwrap();
 
     let public = send(client.get(url("/api/messages/public"))).await;
@@ -269,9 +185,7 @@ struct InFlight {
 
 async fn in_flight_request(name: &str, extra: &[(&str, &str)], fetch_delay: Duration) -> InFlight {
     let issuer = Issuer::new(key(0));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let issuer_url = format!("http://{}/", listener.local_addr().unwrap());
-    let _issuer_server = issuer.serve(listener).unwrap();
+    let issuer_url = spawn_issuer(&issuer);
     let dir = empty_dir(name);
     let port = free_port();
     let mut env = vec![
@@ -281,7 +195,7 @@ async fn in_flight_request(name: &str, extra: &[(&str, &str)], fetch_delay: Dura
         ("APP__SERVER__WORKERS", "1"),
     ];
     env.extend_from_slice(extra);
-    let server = start(&dir, &env, port);
+    let server = BINARY.start(&dir, &env, port);
     while issuer.jwks_fetches() < 1 {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
@@ -358,7 +272,7 @@ async fn binary_listens_while_the_issuer_is_unreachable() {
     let issuer_url = format!("http://127.0.0.1:{dead_port}/");
     let dir = empty_dir("unreachable");
     let port = free_port();
-    let _server = start(
+    let _server = BINARY.start(
         &dir,
         &[("AUTH0_ISSUER", &issuer_url), ("AUTH0_AUDIENCE", AUDIENCE)],
         port,
@@ -398,7 +312,7 @@ async fn rust_log_sets_the_log_level() {
         if let Some(level) = level {
             env.push(("RUST_LOG", level));
         }
-        let server = start(&dir, &env, port);
+        let server = BINARY.start(&dir, &env, port);
         let reply =
             send(awc::Client::default().get(format!("http://127.0.0.1:{port}/api/public"))).await;
         assert_eq!(reply.status, 200);

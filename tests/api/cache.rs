@@ -6,9 +6,7 @@ use futures_util::future::join_all;
 use hello_world_api::issuer::JwksBehaviour;
 use serde_json::json;
 
-use crate::helpers::{
-    TestApp, assert_bad_credentials, key, key_as, metric, now, scrape, spawn_app,
-};
+use test_support::{TestApp, assert_bad_credentials, key, key_as, metric, now, scrape, spawn_app};
 
 const PROTECTED: &str = "/api/messages/protected";
 const VERIFICATIONS: &str = "token_verifications_total";

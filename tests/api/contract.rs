@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_bad_credentials, send, spawn_app};
+use test_support::{ADMIN_PERMISSION, assert_bad_credentials, send, spawn_app};
 
 #[actix_web::test]
 async fn public_message_is_served_to_anyone() {
@@ -131,8 +131,8 @@ async fn admin_returns_403_without_permission() {
     for permissions in [
         None,
         Some(json!([])),
-        Some(json!("read:admin-messages")),
-        Some(json!({"read:admin-messages": true})),
+        Some(json!(ADMIN_PERMISSION)),
+        Some(json!({ADMIN_PERMISSION: true})),
         Some(json!(["read:messages", "write:admin-messages"])),
     ] {
         let token = app.token_with(|c| {
@@ -157,7 +157,7 @@ async fn admin_returns_403_without_permission() {
 async fn admin_returns_401_not_403_for_an_invalid_token_granting_the_permission() {
     let app = spawn_app().await;
     let token = app.token_with(|c| {
-        c["permissions"] = json!(["read:admin-messages"]);
+        c["permissions"] = json!([ADMIN_PERMISSION]);
         c["exp"] = json!(1_000_000_000);
     });
     let reply = app.get_with_token("/api/messages/admin", &token).await;

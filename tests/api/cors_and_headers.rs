@@ -1,8 +1,8 @@
 //! CORS for the paired SPA, and the security headers on every answer.
 
-use crate::helpers::{Reply, SPA_ORIGIN, send, spawn_app};
+use test_support::{Reply, SPA_ORIGIN, TestApp, send, spawn_app};
 
-fn preflight(app: &crate::helpers::TestApp, origin: &str) -> awc::ClientRequest {
+fn preflight(app: &TestApp, origin: &str) -> awc::ClientRequest {
     app.request("OPTIONS", "/api/messages/protected")
         .insert_header(("Origin", origin))
         .insert_header(("Access-Control-Request-Method", "GET"))
@@ -126,7 +126,7 @@ async fn another_origin_gets_no_allow_origin_header() {
 
 #[actix_web::test]
 async fn the_allowed_origin_is_configurable() {
-    let app = crate::helpers::TestApp::builder()
+    let app = TestApp::builder()
         .env("CLIENT_ORIGIN_URL", "https://spa.example.com/")
         .spawn()
         .await;

@@ -7,11 +7,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hello_world_api::issuer::{Client, Issuer, TokenPolicy, load_or_create_key};
+use hello_world_api::issuer::{Issuer, TokenPolicy, load_or_create_key};
+use hello_world_api::settings::DevClient as Client;
 use serde_json::{Value, json};
 
-use crate::binary::{command, empty_dir, free_port, start, wait_for_port};
-use crate::helpers::{Reply, key, now, reply, send};
+use test_support::{
+    ADMIN_PERMISSION, Reply, empty_dir, free_port, key, now, reply, send, wait_for_port,
+};
+
+use crate::BINARY;
 
 const DEV_AUDIENCE: &str = "https://hello-world.example.com";
 
@@ -28,7 +32,7 @@ impl DevIssuer {
             Client {
                 client_id: "admin".into(),
                 client_secret: "admin-secret".into(),
-                permissions: vec!["read:admin-messages".into()],
+                permissions: vec![ADMIN_PERMISSION.into()],
             },
             Client {
                 client_id: "user".into(),
@@ -108,7 +112,7 @@ async fn token_endpoint_issues_auth0_shaped_tokens_for_a_form_request() {
     assert_eq!(claims["aud"], DEV_AUDIENCE);
     assert_eq!(claims["sub"], "admin@clients");
     assert_eq!(claims["gty"], "client-credentials");
-    assert_eq!(claims["permissions"], json!(["read:admin-messages"]));
+    assert_eq!(claims["permissions"], json!([ADMIN_PERMISSION]));
     let iat = claims["iat"].as_u64().unwrap();
     assert!(iat.abs_diff(now()) < 5);
     assert_eq!(claims["exp"].as_u64().unwrap(), iat + 86_400);
@@ -316,7 +320,7 @@ async fn make_run_serves_real_tokens_from_the_development_issuer() {
         ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
         ("APP__SERVER__WORKERS", "1"),
     ];
-    let server = start(&dir, &env, api_port);
+    let server = BINARY.start(&dir, &env, api_port);
     wait_for_port(issuer_port);
 
     let client = awc::Client::default();
@@ -376,7 +380,8 @@ async fn make_run_serves_real_tokens_from_the_development_issuer() {
 
     // `make token` asks the running issuer; the first client is the admin.
     let made = token_from(
-        command(&dir, &env)
+        BINARY
+            .command(&dir, &env)
             .arg("token")
             .stdin(Stdio::null())
             .output()
@@ -384,7 +389,8 @@ async fn make_run_serves_real_tokens_from_the_development_issuer() {
     );
     assert_eq!(payload(&made)["sub"], "hello-world-admin@clients");
     let made_user = token_from(
-        command(&dir, &env)
+        BINARY
+            .command(&dir, &env)
             .args(["token", "hello-world-user"])
             .stdin(Stdio::null())
             .output()
@@ -401,7 +407,7 @@ async fn make_run_serves_real_tokens_from_the_development_issuer() {
     // The key is kept in .dev/: a restarted server accepts the tokens it issued before.
     drop(server);
     assert!(dir.join(".dev/dev-issuer-key.pem").is_file());
-    let _server = start(&dir, &env, api_port);
+    let _server = BINARY.start(&dir, &env, api_port);
     wait_for_port(issuer_port);
     // A new client: the old one's pooled connections died with the first server.
     let after_restart = send(
@@ -417,7 +423,8 @@ async fn make_run_serves_real_tokens_from_the_development_issuer() {
 fn token_command_names_the_problem_when_no_issuer_runs() {
     let dir = empty_dir("token-no-issuer");
     let port = free_port().to_string();
-    let output = command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
+    let output = BINARY
+        .command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
         .args(["token", "nobody"])
         .output()
         .unwrap();
@@ -425,7 +432,8 @@ fn token_command_names_the_problem_when_no_issuer_runs() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no client \"nobody\""), "{stderr}");
 
-    let output = command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
+    let output = BINARY
+        .command(&dir, &[("APP__DEV_ISSUER__PORT", &port)])
         .arg("token")
         .output()
         .unwrap();
@@ -442,7 +450,7 @@ fn ctrl_c_stops_the_api_and_the_development_issuer_together() {
     let dir = empty_dir("ctrl-c");
     let (api_port, issuer_port) = (free_port(), free_port());
     let issuer_port_text = issuer_port.to_string();
-    let mut server = start(
+    let mut server = BINARY.start(
         &dir,
         &[("APP__DEV_ISSUER__PORT", issuer_port_text.as_str())],
         api_port,
@@ -478,7 +486,7 @@ fn production_profile_never_starts_the_development_issuer() {
         ("APP__DEV_ISSUER__ENABLED", "true"),
         ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
     ];
-    let _server = start(&dir, &env, api_port);
+    let _server = BINARY.start(&dir, &env, api_port);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         TcpStream::connect(("127.0.0.1", issuer_port)).is_err(),
@@ -487,15 +495,16 @@ fn production_profile_never_starts_the_development_issuer() {
     assert!(!dir.join(".dev").exists(), "dev issuer key created");
 
     // Without an issuer, production refuses to start instead of falling back to it.
-    let output = command(
-        &dir,
-        &[
-            ("APP_ENV", "production"),
-            ("APP__DEV_ISSUER__ENABLED", "true"),
-        ],
-    )
-    .output()
-    .unwrap();
+    let output = BINARY
+        .command(
+            &dir,
+            &[
+                ("APP_ENV", "production"),
+                ("APP__DEV_ISSUER__ENABLED", "true"),
+            ],
+        )
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("auth.audience"));
 }

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::helpers::{TestApp, spawn_app};
+use test_support::{TestApp, spawn_app};
 
 /// Sends raw bytes and returns (status, headers and body as text). Blocking, bounded by timeouts.
 fn raw(app: &TestApp, request: &[u8]) -> (u16, String) {

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use hello_world_api::issuer::JwksBehaviour;
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_bad_credentials, key, spawn_app};
+use test_support::{TestApp, assert_bad_credentials, key, spawn_app};
 
 const PROTECTED: &str = "/api/messages/protected";
 
@@ -56,7 +56,7 @@ async fn unknown_kid_flood_causes_at_most_one_fetch_per_cooldown() {
     let flood = |round: usize| {
         let tokens: Vec<String> = (0..40)
             .map(|i| {
-                crate::helpers::key_as(2, &format!("random-{round}-{i}"))
+                test_support::key_as(2, &format!("random-{round}-{i}"))
                     .sign(&app.claims())
                     .unwrap()
             })
@@ -309,7 +309,7 @@ async fn unknown_kid_flood_during_an_outage_causes_at_most_one_fetch_per_cooldow
     app.keys.wait_for_attempts(1).await;
     let tokens: Vec<String> = (0..30)
         .map(|i| {
-            crate::helpers::key_as(2, &format!("outage-{i}"))
+            test_support::key_as(2, &format!("outage-{i}"))
                 .sign(&app.claims())
                 .unwrap()
         })

@@ -6,9 +6,11 @@ mod cache;
 mod contract;
 mod cors_and_headers;
 mod dev_issuer;
-mod helpers;
 mod hostile;
 mod key_refresh;
 mod operations;
 mod properties;
 mod validation;
+
+/// The binary Cargo built for these tests.
+const BINARY: test_support::Binary = test_support::binary!();

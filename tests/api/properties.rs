@@ -2,10 +2,8 @@
 //! HTTP, at the extractor. Never a panic, never an acceptance of anything not signed by a
 //! published key.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::Duration;
 
 use hello_world_api::auth::claims::Claims;
@@ -13,14 +11,13 @@ use hello_world_api::auth::keys::KeySet;
 use hello_world_api::auth::validator::TokenValidator;
 use hello_world_api::error::Rejection;
 use hello_world_api::issuer::Issuer;
-use hello_world_api::settings;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 
-use crate::helpers::{AUDIENCE, key, key_as, now, spawn_app};
-
-const ISSUER: &str = "https://issuer.example.com/";
+use test_support::{
+    ADMIN_PERMISSION, AUDIENCE, OFFLINE_ISSUER, key, key_as, now, settings, spawn_app,
+};
 
 struct Checker {
     validator: TokenValidator,
@@ -30,12 +27,10 @@ struct Checker {
 
 impl Checker {
     fn new() -> Self {
-        let env: HashMap<String, String> = [("AUTH0_ISSUER", ISSUER), ("AUTH0_AUDIENCE", AUDIENCE)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let settings = settings::load(&config, &env).unwrap();
+        let settings = settings([
+            ("AUTH0_ISSUER", OFFLINE_ISSUER),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+        ]);
         let issuer = Issuer::new(key(0));
         let keys = KeySet::parse(
             issuer.jwks().to_string().as_bytes(),
@@ -59,8 +54,8 @@ impl Checker {
     fn valid_token(&self) -> String {
         self.issuer
             .sign(
-                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "exp": now() + 3600,
-                          "permissions": ["read:admin-messages"]}),
+                &json!({"iss": OFFLINE_ISSUER, "aud": AUDIENCE, "sub": "u", "exp": now() + 3600,
+                          "permissions": [ADMIN_PERMISSION]}),
             )
             .unwrap()
     }
@@ -146,7 +141,7 @@ fn any_claims_signed_by_an_unpublished_key_are_refused() {
         any::<bool>().prop_map(|b| json!(b)),
         any::<i64>().prop_map(|n| json!(n)),
         "[a-z:/.-]{0,20}".prop_map(|s| json!(s)),
-        Just(json!(ISSUER)),
+        Just(json!(OFFLINE_ISSUER)),
         Just(json!(AUDIENCE)),
         Just(json!(now() + 3600)),
     ];
@@ -165,7 +160,7 @@ fn any_claims_signed_by_an_unpublished_key_are_refused() {
     let mut runner = TestRunner::new(Config::with_cases(500));
     runner
         .run(&claims, |members| {
-            let mut object = json!({"iss": ISSUER, "aud": AUDIENCE, "exp": now() + 3600});
+            let mut object = json!({"iss": OFFLINE_ISSUER, "aud": AUDIENCE, "exp": now() + 3600});
             for (name, value) in members {
                 object[name] = value;
             }

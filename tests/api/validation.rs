@@ -1,14 +1,13 @@
 //! Token validation rules, and attacks in the spirit of RFC 8725 and known JWT CVEs.
 
-use std::net::TcpListener;
-
+use hello_world_api::issuer::Issuer;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::helpers::{
-    AUDIENCE, TestApp, assert_bad_credentials, b64, forge, header_json, key, key_as, now, spawn_app,
+use test_support::{
+    AUDIENCE, TestApp, assert_bad_credentials, b64, forge, header_json, key, key_as, now,
+    spawn_app, spawn_issuer,
 };
-use hello_world_api::issuer::Issuer;
 
 const PROTECTED: &str = "/api/messages/protected";
 
@@ -330,12 +329,7 @@ async fn jku_and_x5u_headers_are_never_fetched() {
     let app = spawn_app().await;
     let attacker_key = key_as(3, "attacker");
     let attacker = Issuer::new(attacker_key.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/.well-known/jwks.json",
-        listener.local_addr().unwrap()
-    );
-    let _server = attacker.serve(listener).unwrap();
+    let url = format!("{}.well-known/jwks.json", spawn_issuer(&attacker));
     app.pass_cooldown();
 
     let mut header = Header::new(Algorithm::RS256);

@@ -2,9 +2,7 @@
 //! validation, and a verified-token cache hit, on one core, with real keys and tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,26 +13,14 @@ use hello_world_api::auth::cache::{Hit, TokenCache};
 use hello_world_api::auth::keys::KeySet;
 use hello_world_api::auth::validator::TokenValidator;
 use hello_world_api::issuer::{Issuer, SigningKey};
-use hello_world_api::settings;
 use serde_json::json;
-
-const ISSUER: &str = "https://issuer.example.com/";
-const AUDIENCE: &str = "https://hello-world.example.com";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use test_support::{ADMIN_PERMISSION, AUDIENCE, OFFLINE_ISSUER, now, settings};
 
 fn validation(c: &mut Criterion) {
-    let env: HashMap<String, String> = [("AUTH0_ISSUER", ISSUER), ("AUTH0_AUDIENCE", AUDIENCE)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let settings = settings::load(&config, &env).unwrap();
+    let settings = settings([
+        ("AUTH0_ISSUER", OFFLINE_ISSUER),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+    ]);
     let issuer = Issuer::new(SigningKey::generate("bench-key").unwrap());
     let keys = KeySet::parse(
         issuer.jwks().to_string().as_bytes(),
@@ -43,8 +29,10 @@ fn validation(c: &mut Criterion) {
     .unwrap();
     let validator = TokenValidator::new(&settings.auth);
     let token = issuer
-        .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|user",
-                      "exp": now() + 3600, "iat": now(), "permissions": ["read:admin-messages"]}))
+        .sign(
+            &json!({"iss": OFFLINE_ISSUER, "aud": AUDIENCE, "sub": "auth0|user",
+                    "exp": now() + 3600, "iat": now(), "permissions": [ADMIN_PERMISSION]}),
+        )
         .unwrap();
 
     let mut headers = HeaderMap::new();
@@ -73,7 +61,8 @@ fn validation(c: &mut Criterion) {
                 .unwrap(),
         )
     };
-    cache.insert(TokenCache::key(&token), claims, 1);
+    let weight = TokenCache::weigh(token.len(), &claims);
+    cache.insert(TokenCache::key(&token), claims, 1, weight);
     c.bench_function("cache key (SHA-256 of the token)", |b| {
         b.iter(|| TokenCache::key(black_box(&token)))
     });

@@ -1,130 +1,30 @@
-//! Shared by the soak and the benchmark: a loopback issuer on its own thread, the release
-//! binary as a child process, and wrk runs whose Lua scripts count what they saw.
-#![allow(dead_code)]
+//! Load runs for the soak and the benchmark: the binary under wrk, and Lua scripts that count
+//! what wrk saw.
 
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hello_world_api::issuer::{Issuer, SigningKey};
-use serde_json::{Value, json};
+use crate::constants::AUDIENCE;
+use crate::ports::free_port;
+use crate::process::{Binary, Running};
 
-pub const AUDIENCE: &str = "https://hello-world.example.com";
-pub const BINARY: &str = env!("CARGO_BIN_EXE_hello-world-api");
-
-/// The server process; killed when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Server {
-    /// Starts the binary against `issuer_url` on a free port, with `extra` settings.
-    pub fn start(dir: &Path, issuer_url: &str, extra: &[(&str, &str)]) -> (Self, u16) {
-        let port = free_port();
-        let child = Command::new(BINARY)
-            .env_clear()
-            .current_dir(dir)
-            .envs([
-                ("AUTH0_ISSUER", issuer_url),
-                ("AUTH0_AUDIENCE", AUDIENCE),
-                ("PORT", &port.to_string()),
-                ("RUST_LOG", "warn"),
-                ("APP__METRICS__ADDRESS", "127.0.0.1:0"),
-            ])
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let server = Server(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        (server, port)
-    }
-
-    /// Resident and peak resident memory, in KiB.
-    pub fn memory_kib(&self) -> (u64, u64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-pub fn work_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hello-world-api-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Serves `issuer` on loopback from a thread of its own; returns its URL.
-pub fn serve_issuer(issuer: &Issuer) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let serving = issuer.clone();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let _handle = serving.serve(listener).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    url
-}
-
-pub fn claims(issuer_url: &str, sub: &str, admin: bool) -> Value {
-    let mut c = json!({"iss": issuer_url, "aud": AUDIENCE, "sub": sub, "exp": now() + 3600});
-    if admin {
-        c["permissions"] = json!(["read:admin-messages"]);
-    }
-    c
-}
-
-/// `count` tokens signed by `key`, each for another subject.
-pub fn tokens(
-    key: &SigningKey,
+/// Starts `binary` against `issuer_url` on a free port, with `extra` settings and warnings
+/// only in its log; returns it and its port.
+pub fn start_server(
+    binary: Binary,
+    dir: &Path,
     issuer_url: &str,
-    prefix: &str,
-    count: usize,
-    admin: bool,
-) -> Vec<String> {
-    (0..count)
-        .map(|i| {
-            key.sign(&claims(issuer_url, &format!("{prefix}-{i}"), admin))
-                .unwrap()
-        })
-        .collect()
+    extra: &[(&str, &str)],
+) -> (Running, u16) {
+    let port = free_port();
+    let mut env = vec![
+        ("AUTH0_ISSUER", issuer_url),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+        ("RUST_LOG", "warn"),
+    ];
+    env.extend_from_slice(extra);
+    (binary.start(dir, &env, port), port)
 }
 
 /// A wrk script cycling through `tokens` (none: no Authorization header) on `path`, reporting
@@ -221,11 +121,13 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Requests per second over the run.
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / (self.duration_us.max(1) as f64 / 1e6)
     }
 }
 
+/// The counts of the `LOAD` line a script printed when its run was done.
 pub fn counts(output: &Output) -> Counts {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout

@@ -1,63 +1,39 @@
-//! Test harness: a real issuer with real RSA keys on loopback, and the API started through the
-//! same app factory and settings loader as production, on port 0.
+//! The API in the test's own runtime, built by the same app factory and settings loader as
+//! production, on port 0, against an issuer on port 0.
 
-use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::Path;
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::http::header::HeaderMap;
 use awc::ClientRequest;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hello_world_api::auth::store::JwksStore;
 use hello_world_api::clock::ManualClock;
-use hello_world_api::issuer::{Issuer, JwksBehaviour, SigningKey};
-use hello_world_api::settings;
+use hello_world_api::issuer::{Issuer, JwksBehaviour};
 use hello_world_api::startup::Application;
-use jsonwebtoken::Algorithm;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub const AUDIENCE: &str = "https://hello-world.example.com";
-pub const SPA_ORIGIN: &str = "http://localhost:4040";
-pub const ADMIN_PERMISSION: &str = "read:admin-messages";
+use crate::config::settings;
+use crate::constants::AUDIENCE;
+use crate::http::{Reply, send};
+use crate::issuer::spawn_issuer;
+use crate::keys::key;
+use crate::tokens::{admin_claims, user_claims};
 
-/// RSA keys are slow to generate: the whole suite shares a few.
-static KEYS: LazyLock<Vec<SigningKey>> = LazyLock::new(|| {
-    (0..4)
-        .map(|i| SigningKey::generate(format!("test-key-{i}")).expect("RSA key generation"))
-        .collect()
-});
-
-/// The `n`th shared test key (0 to 3).
-pub fn key(n: usize) -> SigningKey {
-    KEYS[n].clone()
-}
-
-/// A key with another `kid` but the same key material as `key(n)`.
-pub fn key_as(n: usize, kid: &str) -> SigningKey {
-    SigningKey::from_pkcs8_pem(kid, KEYS[n].private_pem()).expect("re-read key")
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
+/// A running API, its issuer, and what the tests steer or inspect.
 pub struct TestApp {
+    /// The API, e.g. `http://127.0.0.1:PORT`.
     pub address: String,
     /// The management listener, e.g. `http://127.0.0.1:PORT`.
     pub metrics_address: Option<String>,
     pub issuer: Issuer,
+    /// The issuer, e.g. `http://127.0.0.1:PORT/`.
     pub issuer_url: String,
     pub keys: Arc<JwksStore>,
+    /// The key store's clock, which only the test moves.
     pub clock: Arc<ManualClock>,
     pub client: awc::Client,
 }
 
+/// A [`TestApp`] to be: settings and issuer behaviour before it starts.
 pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     behaviour: JwksBehaviour,
@@ -78,15 +54,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Starts the issuer and the API; waits for the first key fetch unless the issuer was
+    /// given a behaviour.
     pub async fn spawn(self) -> TestApp {
         let issuer = Issuer::new(key(0));
         issuer.set_behaviour(self.behaviour);
-        let issuer_listener = TcpListener::bind("127.0.0.1:0").expect("bind issuer");
-        let issuer_port = issuer_listener.local_addr().expect("issuer addr").port();
-        issuer.serve(issuer_listener).expect("serve issuer");
-        let issuer_url = format!("http://127.0.0.1:{issuer_port}/");
+        let issuer_url = spawn_issuer(&issuer);
 
-        let mut env: HashMap<String, String> = [
+        let defaults = [
             ("AUTH0_ISSUER", issuer_url.as_str()),
             ("AUTH0_AUDIENCE", AUDIENCE),
             ("PORT", "0"),
@@ -96,12 +71,8 @@ impl TestAppBuilder {
             ("APP__JWKS__RETRY_INITIAL_SECS", "0.05"),
             ("APP__JWKS__RETRY_MAX_SECS", "0.2"),
         ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        env.extend(self.env);
-        let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let settings = settings::load(&config_dir, &env).expect("test settings");
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let settings = settings(defaults.into_iter().chain(self.env));
 
         let clock = Arc::new(ManualClock::new());
         let app = Application::build_with_clock(settings, clock.clone())
@@ -134,46 +105,8 @@ pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
 }
 
-/// An answer, with its body parsed as JSON when it is JSON.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn message(&self) -> &str {
-        self.body["message"].as_str().unwrap_or("")
-    }
-
-    pub fn description(&self) -> &str {
-        self.body["error_description"].as_str().unwrap_or("")
-    }
-}
-
-pub async fn send(request: ClientRequest) -> Reply {
-    reply(request.send()).await
-}
-
-/// Awaits a sent request (`send`, `send_form`, `send_json`) and reads its answer.
-pub async fn reply(
-    sent: impl std::future::Future<Output = Result<awc::ClientResponse, awc::error::SendRequestError>>,
-) -> Reply {
-    let mut response = sent.await.expect("request");
-    let raw = response.body().limit(1 << 20).await.expect("body").to_vec();
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
-    }
-}
-
 impl TestApp {
+    /// An API with a healthy issuer and the test settings, to be changed before `spawn`.
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             env: Vec::new(),
@@ -182,20 +115,24 @@ impl TestApp {
         }
     }
 
+    /// A request to `path` on the API.
     pub fn request(&self, method: &str, path: &str) -> ClientRequest {
         let method = method.parse().expect("method");
         self.client
             .request(method, format!("{}{path}", self.address))
     }
 
+    /// `GET path` without credentials.
     pub async fn get(&self, path: &str) -> Reply {
         send(self.request("GET", path)).await
     }
 
+    /// `GET path` with `token` as the bearer token.
     pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
         send(self.request("GET", path).bearer_auth(token)).await
     }
 
+    /// `GET path` with `value` as the whole `Authorization` header.
     pub async fn get_with_authorization(&self, path: &str, value: &str) -> Reply {
         send(
             self.request("GET", path)
@@ -206,22 +143,12 @@ impl TestApp {
 
     /// Valid claims for a user without permissions.
     pub fn claims(&self) -> Value {
-        let now = now();
-        json!({
-            "iss": self.issuer_url,
-            "sub": "auth0|user-1",
-            "aud": [AUDIENCE, format!("{}userinfo", self.issuer_url)],
-            "iat": now,
-            "exp": now + 3600,
-            "scope": "openid profile",
-        })
+        user_claims(&self.issuer_url)
     }
 
     /// Valid claims that grant the admin permission.
     pub fn admin_claims(&self) -> Value {
-        let mut claims = self.claims();
-        claims["permissions"] = json!([ADMIN_PERMISSION]);
-        claims
+        admin_claims(&self.issuer_url)
     }
 
     /// A valid token for a user without permissions, signed by the issuer's current key.
@@ -229,6 +156,7 @@ impl TestApp {
         self.issuer.sign(&self.claims()).expect("sign")
     }
 
+    /// A valid token that grants the admin permission.
     pub fn admin_token(&self) -> String {
         self.issuer.sign(&self.admin_claims()).expect("sign")
     }
@@ -245,44 +173,10 @@ impl TestApp {
         self.clock.advance(Duration::from_secs(31));
     }
 
+    /// How many times the API fetched the issuer's JWKS.
     pub fn fetches(&self) -> u64 {
         self.issuer.jwks_fetches()
     }
-}
-
-/// Builds a JWS from raw header and payload JSON text, signed by `key` with `alg`: for tokens
-/// no well-behaved library would produce.
-pub fn forge(header: &str, payload: &str, key: &SigningKey, alg: Algorithm) -> String {
-    let message = format!("{}.{}", b64(header), b64(payload));
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key.encoding_key(), alg)
-        .expect("sign forged token");
-    format!("{message}.{signature}")
-}
-
-pub fn b64(text: &str) -> String {
-    URL_SAFE_NO_PAD.encode(text)
-}
-
-/// The JSON text of a header naming `alg` and `kid`.
-pub fn header_json(alg: &str, kid: &str) -> String {
-    json!({"alg": alg, "typ": "JWT", "kid": kid}).to_string()
-}
-
-/// Asserts the RFC 6750 invalid-token answer with `reason` as its description.
-pub fn assert_bad_credentials(reply: &Reply, reason: &str) {
-    assert_eq!(reply.status, 401, "{reply:?}");
-    assert_eq!(reply.message(), "Bad credentials", "{reply:?}");
-    assert_eq!(reply.description(), reason, "{reply:?}");
-    assert_eq!(
-        reply.header("www-authenticate"),
-        Some(
-            format!(
-                r#"Bearer realm="hello-world-api", error="invalid_token", error_description="{reason}""#
-            )
-            .as_str()
-        ),
-        "{reply:?}"
-    );
 }
 
 /// The metrics text of `app`'s management listener.
