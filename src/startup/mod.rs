@@ -24,6 +24,7 @@ use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
+use crate::routes::{self, Route};
 use crate::settings::Settings;
 use management::serve_metrics;
 use signals::Signals;
@@ -111,6 +112,16 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        Self::build_with(settings, clock, routes::ROUTES).await
+    }
+
+    /// As [`Application::build_with_clock`], serving `routes` instead of [`routes::ROUTES`]
+    /// (tests declare routes of their own).
+    pub async fn build_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        routes: &'static [Route],
+    ) -> Result<Self, StartupError> {
         install_crypto_provider();
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let (listener, port) = bind(&address)?;
@@ -124,7 +135,7 @@ impl Application {
             None => None,
         };
         let refresher = keys.spawn_refresher();
-        let server = HttpServer::new(move || create_app(state.clone()))
+        let server = HttpServer::new(move || create_app_with(state.clone(), routes))
             .workers(settings.server.workers)
             // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
             .shutdown_timeout(settings.server.shutdown_timeout.as_secs_f64().ceil() as u64)

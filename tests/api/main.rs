@@ -10,6 +10,7 @@ mod hostile;
 mod key_refresh;
 mod operations;
 mod properties;
+mod routes;
 mod validation;
 
 /// The binary Cargo built for these tests.

@@ -8,6 +8,7 @@ use awc::ClientRequest;
 use hello_world_api::auth::store::JwksStore;
 use hello_world_api::clock::ManualClock;
 use hello_world_api::issuer::{Issuer, JwksBehaviour};
+use hello_world_api::routes::{ROUTES, Route};
 use hello_world_api::startup::Application;
 use serde_json::Value;
 
@@ -38,6 +39,7 @@ pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     behaviour: JwksBehaviour,
     wait_for_keys: bool,
+    routes: &'static [Route],
 }
 
 impl TestAppBuilder {
@@ -51,6 +53,12 @@ impl TestAppBuilder {
     pub fn issuer_behaviour(mut self, behaviour: JwksBehaviour) -> Self {
         self.behaviour = behaviour;
         self.wait_for_keys = false;
+        self
+    }
+
+    /// Serves `routes` instead of the API's own.
+    pub fn routes(mut self, routes: &'static [Route]) -> Self {
+        self.routes = routes;
         self
     }
 
@@ -75,7 +83,7 @@ impl TestAppBuilder {
         let settings = settings(defaults.into_iter().chain(self.env));
 
         let clock = Arc::new(ManualClock::new());
-        let app = Application::build_with_clock(settings, clock.clone())
+        let app = Application::build_with(settings, clock.clone(), self.routes)
             .await
             .expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -112,6 +120,7 @@ impl TestApp {
             env: Vec::new(),
             behaviour: JwksBehaviour::Serve,
             wait_for_keys: true,
+            routes: ROUTES,
         }
     }
 
