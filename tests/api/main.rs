@@ -11,6 +11,7 @@ mod key_refresh;
 mod operations;
 mod properties;
 mod routes;
+mod trust;
 mod validation;
 
 /// The binary Cargo built for these tests.

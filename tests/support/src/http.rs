@@ -63,3 +63,27 @@ pub fn assert_bad_credentials(reply: &Reply, reason: &str) {
         "{reply:?}"
     );
 }
+
+/// A raw HTTP/1.1 GET to `127.0.0.1:port` naming `host` in its `Host` header (which a
+/// client library would set from the URL): the status and the body.
+pub fn raw_get(port: u16, path: &str, host: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
