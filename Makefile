@@ -1,7 +1,11 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: run token test lint fmt build clean soak soak-short bench wrk
+.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk
+
+## help: list the targets
+help:
+	@awk -F': ' '/^## / { sub(/^## /, ""); split($$0, a, ": "); printf "  %-11s %s\n", a[1], substr($$0, length(a[1]) + 3) }' $(MAKEFILE_LIST)
 
 ## run: build in release mode and serve on http://localhost:6060 (reads .env)
 run:
@@ -33,6 +37,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
+## check: exactly what CI runs: formatting, clippy, the whole suite, the docs, the short soak
+check: lint test doc soak-short
+
+## doc: the API docs, with rustdoc warnings (broken links, bad code blocks) as errors
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace --locked
+
 ## lint: formatting check and clippy with warnings as errors
 lint:
 	$(CARGO) fmt --all -- --check
@@ -42,8 +53,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+## build: the release binary, target/release/hello-world-api
 build:
 	$(CARGO) build --release --locked
 
+## clean: remove target/
 clean:
 	$(CARGO) clean
