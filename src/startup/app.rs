@@ -24,24 +24,9 @@ pub struct AppState {
     pub admission: Admission,
 }
 
-/// The app serving [`routes::ROUTES`].
+/// The app serving `routes` ([`routes::ROUTES`] in production; tests may declare their own)
+/// behind every middleware.
 pub fn create_app(
-    state: AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    create_app_with(state, routes::ROUTES)
-}
-
-/// The app serving `routes`, with every middleware of the real one (tests declare routes of
-/// their own with it).
-pub fn create_app_with(
     state: AppState,
     routes: &'static [Route],
 ) -> App<

@@ -15,7 +15,7 @@ use actix_web::{HttpServer, web};
 use derive_more::{Display, Error};
 use tokio::task::JoinHandle;
 
-pub use app::{AppState, create_app, create_app_with};
+pub use app::{AppState, create_app};
 pub use middleware::Admission;
 
 use crate::auth::authenticator::Authenticator;
@@ -135,7 +135,7 @@ impl Application {
             None => None,
         };
         let refresher = keys.spawn_refresher();
-        let server = HttpServer::new(move || create_app_with(state.clone(), routes))
+        let server = HttpServer::new(move || create_app(state.clone(), routes))
             .workers(settings.server.workers)
             // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
             .shutdown_timeout(settings.server.shutdown_timeout.as_secs_f64().ceil() as u64)
