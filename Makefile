@@ -28,8 +28,9 @@ soak: wrk
 soak-short: wrk
 	SOAK_SECS=10 $(CARGO) test --release --locked --test soak -- --ignored --nocapture
 
-## bench: wrk load benchmark of every route on the release build; figures in target/bench/
+## bench: wrk load benchmark of every route against a bare actix-web baseline; figures in target/bench/
 bench: wrk
+	$(CARGO) build --release --locked --example bare-actix
 	$(CARGO) test --release --locked --test bench -- --ignored --nocapture
 
 # wrk comes from Debian's packages; installed when missing.
