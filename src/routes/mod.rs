@@ -18,10 +18,13 @@ mod health;
 mod messages;
 mod seed;
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::web;
 
 use crate::auth::policy::{Authorize, Policy};
+use crate::metrics::{Metrics, RouteMetrics};
 
 /// The permission `/api/messages/admin` requires.
 pub const READ_ADMIN_MESSAGES: &str = "read:admin-messages";
@@ -93,24 +96,21 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
-/// The metrics label of the route a request matched, kept in the resource's app data so that
-/// a route cannot be served without it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteLabel(pub &'static str);
-
-/// Registers [`ROUTES`].
+/// Registers [`ROUTES`], counted in metrics of their own: for an app assembled by hand.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    register(cfg, ROUTES);
+    register(cfg, ROUTES, &Arc::new(Metrics::new()));
 }
 
 /// Registers `routes`: one resource per path, each method's handler behind its policy. Other
-/// methods on a known path get 405 (a method-guarded `Scope::route` would answer 404).
-pub fn register(cfg: &mut web::ServiceConfig, routes: &'static [Route]) {
+/// methods on a known path get 405 (a method-guarded `Scope::route` would answer 404). Each
+/// resource keeps its route's [`RouteMetrics`], so a route cannot be served unlabelled.
+pub fn register(cfg: &mut web::ServiceConfig, routes: &'static [Route], metrics: &Arc<Metrics>) {
     for (index, first) in routes.iter().enumerate() {
         if routes[..index].iter().any(|r| r.path == first.path) {
             continue;
         }
-        let mut resource = web::resource(first.path).app_data(RouteLabel(first.path));
+        let mut resource =
+            web::resource(first.path).app_data(RouteMetrics::new(Arc::clone(metrics), first.path));
         for route in routes.iter().filter(|r| r.path == first.path) {
             let handler = (route.handler)(web::method(route.method.clone()));
             resource = resource.route(match route.policy {

@@ -4,15 +4,13 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{ErrorHandlers, Logger};
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, web};
 
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::routes::{self, Route};
-use crate::startup::middleware::{
-    Admission, admit, cors, json_error_body, observe, security_headers,
-};
+use crate::startup::middleware::{Admission, admit, cors, envelope};
 
 /// What every worker's app shares.
 #[derive(Clone)]
@@ -46,17 +44,19 @@ pub fn create_app(
     } = state;
     App::new()
         .app_data(authenticator)
-        .configure(|cfg| routes::register(cfg, routes))
+        .configure(|cfg| routes::register(cfg, routes, &metrics))
+        .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))
         .wrap(cors(&allowed_origin))
-        .wrap(ErrorHandlers::new().default_handler(json_error_body))
-        .wrap(security_headers())
-        // Request id and metrics see every answer, the framework's own errors included.
-        .wrap_fn(move |req, service| observe(&metrics, req, service))
-        // The path only (%U), never the query: a token there must not reach the log.
-        .wrap(
+        // Every answer, the framework's own errors included.
+        .wrap_fn(envelope)
+        // actix's Logger renders its fields (peer address, method, …) for every request even
+        // when its line is filtered out: it is installed only when its lines are enabled.
+        .wrap(Condition::new(
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info),
+            // The path only (%U), never the query: a token there must not reach the log.
             Logger::new(r#"%a "%{method}xi %U" %s %b %Dms id=%{x-request-id}o"#)
                 .custom_request_replace("method", |req| req.method().to_string()),
-        )
+        ))
 }
