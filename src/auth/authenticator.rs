@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderMap;
 
 use crate::auth::bearer::{BearerError, bearer_token};
-use crate::auth::cache::{Hit, TokenCache, TokenKey};
+use crate::auth::cache::{Hit, TokenCache};
 use crate::auth::claims::Claims;
 use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
@@ -38,7 +38,6 @@ pub(crate) enum Attempt {
 pub(crate) struct PendingToken {
     token: String,
     header: TokenHeader,
-    cache_key: Option<TokenKey>,
 }
 
 impl Authenticator {
@@ -83,11 +82,10 @@ impl Authenticator {
         if token.len() > self.validator.max_token_bytes() {
             return Attempt::Done(Err(ApiError::InvalidToken(Rejection::TooLarge)));
         }
-        let cache_key = self.cache.as_ref().map(|_| TokenCache::key(token));
-        if let (Some(cache), Some(key)) = (&self.cache, &cache_key)
+        if let Some(cache) = &self.cache
             && let Some(generation) = self.keys.usable_generation()
         {
-            match cache.get(key, generation, self.keys.unix_now()) {
+            match cache.get(token, generation, self.keys.unix_now()) {
                 Hit::Valid(claims) => {
                     self.metrics.observe_cache(CacheResult::hit);
                     return Attempt::Done(Ok(claims));
@@ -105,12 +103,11 @@ impl Authenticator {
         };
         match self.keys.lookup(&header.kid) {
             Lookup::Found(key, generation) => {
-                Attempt::Done(self.verify(token, &header, &key, generation, cache_key))
+                Attempt::Done(self.verify(token, &header, &key, generation))
             }
             Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys(PendingToken {
                 token: token.to_owned(),
                 header,
-                cache_key,
             }),
             // The refresher is already retrying; waiting on it would only delay the 503.
             Lookup::Stale => Attempt::Done(Err(self.keys_unavailable())),
@@ -122,15 +119,11 @@ impl Authenticator {
         &self,
         pending: PendingToken,
     ) -> Result<Arc<Claims>, ApiError> {
-        let PendingToken {
-            token,
-            header,
-            cache_key,
-        } = pending;
+        let PendingToken { token, header } = pending;
         self.keys.refresh_for_unknown_kid().await;
         match self.keys.lookup(&header.kid) {
             Lookup::Found(key, generation) => {
-                self.verify(&token, &header, &key, generation, cache_key)
+                self.verify(&token, &header, &key, generation)
             }
             Lookup::Unknown => {
                 log::debug!(
@@ -172,7 +165,6 @@ impl Authenticator {
         header: &TokenHeader,
         key: &VerificationKey,
         generation: u64,
-        cache_key: Option<TokenKey>,
     ) -> Result<Arc<Claims>, ApiError> {
         self.metrics.observe_verification();
         let claims = Arc::new(
@@ -180,9 +172,9 @@ impl Authenticator {
                 .verify(token, header, key)
                 .map_err(ApiError::InvalidToken)?,
         );
-        if let (Some(cache), Some(cache_key)) = (&self.cache, cache_key) {
+        if let Some(cache) = &self.cache {
             let weight = TokenCache::weigh(token.len(), &claims);
-            cache.insert(cache_key, Arc::clone(&claims), generation, weight);
+            cache.insert(token, Arc::clone(&claims), generation, weight);
         }
         Ok(claims)
     }

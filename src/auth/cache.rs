@@ -2,8 +2,11 @@
 //! checked once rather than on every request (as Envoy's jwt_authn does).
 //!
 //! What it does not change about security:
-//! - only tokens that passed every check are cached, keyed by the SHA-256 of the whole token,
-//!   so a different token (one changed byte) is a miss and gets full validation;
+//! - only tokens that passed every check are cached, keyed by the whole token and found only
+//!   by an exact match, so a different token (one changed byte) is a miss and gets full
+//!   validation. The hash that picks the bucket (foldhash, seeded per process) needs no
+//!   collision resistance: equality decides, and only issuer-signed tokens are ever inserted,
+//!   so nobody can flood a bucket;
 //! - `exp` and `nbf` are checked again on every hit, and an entry expires by itself at the
 //!   token's `exp` (plus leeway) or after `cache.ttl_secs`, whichever comes first;
 //! - an entry is tied to the generation of the key set that verified it: when the issuer's
@@ -16,15 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::digest;
+use foldhash::fast::RandomState;
 use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::auth::claims::Claims;
 use crate::settings::CacheSettings;
-
-/// The SHA-256 of a token.
-pub type TokenKey = [u8; 32];
 
 /// A validated token's claims, and what its validity depends on.
 #[derive(Debug)]
@@ -52,10 +52,10 @@ struct UntilExp {
     ttl: Duration,
 }
 
-impl Expiry<TokenKey, Arc<CachedToken>> for UntilExp {
+impl Expiry<Arc<str>, Arc<CachedToken>> for UntilExp {
     fn expire_after_create(
         &self,
-        _key: &TokenKey,
+        _key: &Arc<str>,
         value: &Arc<CachedToken>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -92,7 +92,7 @@ fn json_size(value: &serde_json::Value) -> usize {
 
 /// The verified-token cache. Shared by every worker.
 pub struct TokenCache {
-    entries: Cache<TokenKey, Arc<CachedToken>>,
+    entries: Cache<Arc<str>, Arc<CachedToken>, RandomState>,
     leeway: f64,
     /// The newest key-set generation seen; a newer one drops every entry.
     generation: AtomicU64,
@@ -115,25 +115,19 @@ impl TokenCache {
         Self {
             entries: Cache::builder()
                 .max_capacity(settings.max_bytes)
-                .weigher(move |_key: &TokenKey, entry: &Arc<CachedToken>| {
+                .weigher(move |_key: &Arc<str>, entry: &Arc<CachedToken>| {
                     entry.weight.max(min_weight)
                 })
                 .expire_after(UntilExp { ttl: settings.ttl })
-                .build(),
+                .build_with_hasher(RandomState::default()),
             leeway: leeway.as_secs_f64(),
             generation: AtomicU64::new(0),
         }
     }
 
-    pub fn key(token: &str) -> TokenKey {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-        key
-    }
-
-    /// The cached claims of `key`, if they were verified by key-set `generation` and their
+    /// The cached claims of `token`, if they were verified by key-set `generation` and their
     /// time claims still hold at `now` (seconds since the epoch).
-    pub fn get(&self, key: &TokenKey, generation: u64, now: f64) -> Hit {
+    pub fn get(&self, token: &str, generation: u64, now: f64) -> Hit {
         let seen = self.generation.load(Ordering::Relaxed);
         if generation > seen
             && self
@@ -144,15 +138,15 @@ impl TokenCache {
             // The issuer's keys changed: entries verified by the old set are dropped now.
             self.entries.invalidate_all();
         }
-        let Some(entry) = self.entries.get(key) else {
+        let Some(entry) = self.entries.get(token) else {
             return Hit::Miss;
         };
         if entry.generation != generation {
-            self.entries.invalidate(key);
+            self.entries.invalidate(token);
             return Hit::Miss;
         }
         if entry.exp + self.leeway < now {
-            self.entries.invalidate(key);
+            self.entries.invalidate(token);
             return Hit::Expired;
         }
         if entry.nbf.is_some_and(|nbf| nbf - self.leeway > now) {
@@ -162,8 +156,8 @@ impl TokenCache {
     }
 
     /// What an entry for a token of `token_bytes` with `claims` costs in memory: a fixed
-    /// overhead, the token's size (its claims are about as long once decoded), and the claims
-    /// again for the parsed form's maps and strings.
+    /// overhead, the token itself (the key), and its custom claims twice over for the parsed
+    /// form's maps and strings.
     pub fn weigh(token_bytes: usize, claims: &Claims) -> u32 {
         let extra: usize = claims
             .extra
@@ -174,15 +168,15 @@ impl TokenCache {
         u32::try_from(weight).unwrap_or(u32::MAX)
     }
 
-    /// Remembers claims that passed full validation with key-set `generation`; `weight` is
-    /// what [`TokenCache::weigh`] says of them.
-    pub fn insert(&self, key: TokenKey, claims: Arc<Claims>, generation: u64, weight: u32) {
+    /// Remembers `token`, whose claims passed full validation with key-set `generation`;
+    /// `weight` is what [`TokenCache::weigh`] says of them.
+    pub fn insert(&self, token: &str, claims: Arc<Claims>, generation: u64, weight: u32) {
         let Some(exp) = claims.exp.as_ref().map(|e| e.as_f64()) else {
             return;
         };
         let nbf = claims.nbf.as_ref().map(|n| n.as_f64());
         self.entries.insert(
-            key,
+            Arc::from(token),
             Arc::new(CachedToken {
                 claims,
                 generation,
@@ -233,7 +227,7 @@ mod tests {
         for n in 0..count {
             let claims = claims(padding);
             let weight = TokenCache::weigh(token_bytes, &claims);
-            cache.insert(TokenCache::key(&n.to_string()), claims, 1, weight);
+            cache.insert(&n.to_string(), claims, 1, weight);
         }
     }
 
