@@ -12,6 +12,7 @@
 //!   and protected routes answer 503 until a fetch succeeds again.
 //! - The issuer steers the refresh period with `Cache-Control: max-age`, within configured bounds.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,13 @@ struct Snapshot {
     generation: u64,
 }
 
+/// The current key set's generation (0: none yet) and fetch time, as atomics.
+#[derive(Debug, Default)]
+struct Current {
+    generation: AtomicU64,
+    fetched_at_nanos: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 struct RefreshState {
     in_flight: bool,
@@ -81,6 +89,10 @@ pub struct JwksStore {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     keys: RwLock<Option<Arc<Snapshot>>>,
+    /// The generation and fetch time of `keys`, for readers that need nothing else.
+    current: Current,
+    /// What `Current::fetched_at_nanos` counts from.
+    epoch: Instant,
     state: Mutex<RefreshState>,
     wake: Notify,
     attempts: watch::Sender<u64>,
@@ -93,6 +105,7 @@ impl JwksStore {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let epoch = clock.now();
         Arc::new(Self {
             uri: auth.jwks_uri.clone(),
             algorithms: auth.algorithms.clone(),
@@ -100,6 +113,8 @@ impl JwksStore {
             clock,
             metrics,
             keys: RwLock::new(None),
+            current: Current::default(),
+            epoch,
             state: Mutex::new(RefreshState::default()),
             wake: Notify::new(),
             attempts: watch::Sender::new(0),
@@ -124,11 +139,17 @@ impl JwksStore {
     }
 
     /// The generation of the current key set, `None` when no usable (fresh) set is loaded.
+    ///
+    /// Read on every cache hit, so it takes no lock: two atomics mirror the current snapshot.
     pub fn usable_generation(&self) -> Option<u64> {
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.as_ref()
-            .filter(|snapshot| !self.is_stale(snapshot))
-            .map(|snapshot| snapshot.generation)
+        let generation = self.current.generation.load(Ordering::Acquire);
+        if generation == 0 {
+            return None;
+        }
+        let fetched_at = self.epoch
+            + Duration::from_nanos(self.current.fetched_at_nanos.load(Ordering::Acquire));
+        let age = self.clock.now().saturating_duration_since(fetched_at);
+        (age <= self.settings.max_stale).then_some(generation)
     }
 
     /// Wall-clock seconds by the store's clock.
@@ -324,6 +345,14 @@ impl JwksStore {
             generation,
         };
         let previous = keys.replace(Arc::new(snapshot));
+        // Updated under the write lock: the pair never mixes two fetches. The time is stored
+        // first, so a reader that sees the new generation sees its fetch time too.
+        let since_epoch = now.saturating_duration_since(self.epoch).as_nanos();
+        self.current.fetched_at_nanos.store(
+            u64::try_from(since_epoch).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
+        self.current.generation.store(generation, Ordering::Release);
         drop(keys);
         let changed = previous.is_none_or(|p| p.set.kids().join(", ") != kids);
         let report = if changed {
