@@ -122,9 +122,7 @@ impl Authenticator {
         let PendingToken { token, header } = pending;
         self.keys.refresh_for_unknown_kid().await;
         match self.keys.lookup(&header.kid) {
-            Lookup::Found(key, generation) => {
-                self.verify(&token, &header, &key, generation)
-            }
+            Lookup::Found(key, generation) => self.verify(&token, &header, &key, generation),
             Lookup::Unknown => {
                 log::debug!(
                     "unknown kid {:?} (not in {})",

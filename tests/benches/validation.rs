@@ -63,18 +63,21 @@ fn validation(c: &mut Criterion) {
     };
     let weight = TokenCache::weigh(token.len(), &claims);
     cache.insert(&token, claims, 1, weight);
-    c.bench_function("cache hit (hash, lookup by the whole token, exp re-check)", |b| {
-        b.iter(|| {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs_f64();
-            match cache.get(black_box(&token), 1, now) {
-                Hit::Valid(claims) => claims,
-                other => panic!("{other:?}"),
-            }
-        })
-    });
+    c.bench_function(
+        "cache hit (hash, lookup by the whole token, exp re-check)",
+        |b| {
+            b.iter(|| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                match cache.get(black_box(&token), 1, now) {
+                    Hit::Valid(claims) => claims,
+                    other => panic!("{other:?}"),
+                }
+            })
+        },
+    );
 }
 
 criterion_group!(benches, validation);
