@@ -442,7 +442,7 @@ fn production_refuses_plain_http_issuer_and_jwks_urls_except_on_loopback() {
 #[test]
 fn the_cache_is_bounded_in_bytes_with_a_default() {
     let s = load_with(&[]).unwrap();
-    assert_eq!(s.cache.max_bytes, 32 << 20);
+    assert_eq!(s.cache.max_bytes, 16 << 20);
     let s = load_with(&[("APP__CACHE__MAX_BYTES", "1048576")]).unwrap();
     assert_eq!(s.cache.max_bytes, 1 << 20);
     let e = load_with(&[("APP__CACHE__MAX_BYTES", "0")])
