@@ -10,7 +10,7 @@ use actix_web::{App, web};
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::routes::{self, Route};
-use crate::startup::middleware::{Admission, admit, cors, envelope};
+use crate::startup::middleware::{Admission, CorsWhenAsked, admit, cors, envelope};
 
 /// What every worker's app shares.
 #[derive(Clone)]
@@ -48,7 +48,7 @@ pub fn create_app(
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))
-        .wrap(cors(&allowed_origin))
+        .wrap(CorsWhenAsked(cors(&allowed_origin)))
         // Every answer, the framework's own errors included.
         .wrap_fn(envelope)
         // actix's Logger renders its fields (peer address, method, …) for every request even

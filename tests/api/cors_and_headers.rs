@@ -187,3 +187,20 @@ async fn security_headers_are_on_every_answer() {
         assert_security_headers(reply);
     }
 }
+
+#[actix_web::test]
+async fn answers_without_an_origin_skip_cors_but_still_vary_with_origin() {
+    let app = spawn_app().await;
+    for path in ["/api/messages/public", "/api/messages/protected", "/nope"] {
+        let reply = app.get(path).await;
+        assert_eq!(
+            reply.header("vary"),
+            Some("Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+            "{path}: {reply:?}"
+        );
+        assert!(
+            reply.header("access-control-allow-origin").is_none(),
+            "{path}: {reply:?}"
+        );
+    }
+}
