@@ -227,21 +227,12 @@ fn load_benchmark() {
         "",
         bare_end.peak_kib as f64 / 1024.0,
     );
-    println!(
-        "{:<24} {:>8.0} {:>6.2} {:>7.1} {:>6.2} {:>7} {:>11} {:>7} {:>6} {:>7.2} {:>7.2} {:>7} {:>8.1}",
+    row(
         "bare, token-sized header",
-        bare_token.run.per_second(),
-        bare_token.run.per_second() / bare_rps,
-        bare_token.cpu_us_per_request,
-        bare_token.cpu_us_per_request / bare_cpu,
-        bare_token.run.non2xx,
+        &bare_token,
+        (bare_rps, bare_cpu),
+        ["", "", ""],
         "",
-        "",
-        "",
-        bare_token.run.p50_us as f64 / 1000.0,
-        bare_token.run.p99_us as f64 / 1000.0,
-        "",
-        bare_token.peak_kib as f64 / 1024.0,
     );
     let mut report = Vec::new();
     let mut all_met = true;
@@ -269,23 +260,18 @@ fn load_benchmark() {
                 measured.cpu_us_per_request / bare_token.cpu_us_per_request
             ));
         }
-        println!(
-            "{:<24} {:>8.0} {:>6.2} {:>7.1} {:>6.2} {:>7} {:>11} {:>7.2} {:>6} {:>7.2} {:>7.2} {:>7} {:>8.1}",
+        row(
             scenario.name,
-            run.per_second(),
-            to_bare,
-            measured.cpu_us_per_request,
-            cpu_to_bare,
-            run.non2xx,
-            scenario
-                .bare_target
-                .map_or_else(|| "-".to_owned(), |target| cell(to_bare >= target, target)),
-            ratio,
-            format!("{}{:.2}", if met { "≥" } else { "✗ " }, scenario.target),
-            run.p50_us as f64 / 1000.0,
-            run.p99_us as f64 / 1000.0,
-            measured.fetches,
-            measured.peak_kib as f64 / 1024.0,
+            measured,
+            (bare_rps, bare_cpu),
+            [
+                &scenario
+                    .bare_target
+                    .map_or_else(|| "-".to_owned(), |target| cell(to_bare >= target, target)),
+                &format!("{ratio:.2}"),
+                &format!("{}{:.2}", if met { "≥" } else { "✗ " }, scenario.target),
+            ],
+            &measured.fetches.to_string(),
         );
         report.push(json!({
             "route": scenario.name,
@@ -311,21 +297,16 @@ fn load_benchmark() {
         "protected, {LARGE_TOKENS} × {:.0} KiB",
         large_bytes as f64 / 1024.0
     );
-    println!(
-        "{:<24} {:>8.0} {:>6.2} {:>7.1} {:>6.2} {:>7} {:>11} {:>7.2} {:>6} {:>7.2} {:>7.2} {:>7} {:>8.1}",
-        memory_name,
-        memory.run.per_second(),
-        memory.run.per_second() / bare_rps,
-        memory.cpu_us_per_request,
-        memory.cpu_us_per_request / bare_cpu,
-        memory.run.non2xx,
-        "-",
-        memory.run.per_second() / public,
-        "-",
-        memory.run.p50_us as f64 / 1000.0,
-        memory.run.p99_us as f64 / 1000.0,
-        memory.fetches,
-        memory.peak_kib as f64 / 1024.0,
+    row(
+        &memory_name,
+        &memory,
+        (bare_rps, bare_cpu),
+        [
+            "-",
+            &format!("{:.2}", memory.run.per_second() / public),
+            "-",
+        ],
+        &memory.fetches.to_string(),
     );
     report.push(json!({
         "route": "protected, large tokens",
@@ -513,6 +494,28 @@ fn clock_ticks_per_second() -> f64 {
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// One row of the table: `measured` and its ratios to the baseline's (req/s, CPU µs), then
+/// the verdict against the baseline, the ratio to public, the older target, and the fetches.
+fn row(name: &str, measured: &Measured, bare: (f64, f64), verdicts: [&str; 3], fetches: &str) {
+    let run = &measured.run;
+    println!(
+        "{:<24} {:>8.0} {:>6.2} {:>7.1} {:>6.2} {:>7} {:>11} {:>7} {:>6} {:>7.2} {:>7.2} {:>7} {:>8.1}",
+        name,
+        run.per_second(),
+        run.per_second() / bare.0,
+        measured.cpu_us_per_request,
+        measured.cpu_us_per_request / bare.1,
+        run.non2xx,
+        verdicts[0],
+        verdicts[1],
+        verdicts[2],
+        run.p50_us as f64 / 1000.0,
+        run.p99_us as f64 / 1000.0,
+        fetches,
+        measured.peak_kib as f64 / 1024.0,
+    );
 }
 
 /// The baseline program, built by `make bench` next to the release binary.

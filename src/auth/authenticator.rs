@@ -59,10 +59,6 @@ impl Authenticator {
         &self.keys
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Tokens held by the verified-token cache (0 when it is off).
     pub fn cached_tokens(&self) -> u64 {
         self.cache.as_ref().map_or(0, TokenCache::len)
