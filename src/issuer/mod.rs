@@ -3,7 +3,8 @@
 //!
 //! One implementation, two uses: `make run` starts it as the development issuer (see
 //! [`start_dev_issuer`]), and the integration tests run it on loopback as the issuer the API
-//! trusts, with knobs to rotate, drop, fail and slow down its keys.
+//! trusts, with knobs to rotate, drop, fail and slow down its keys, and to publish its
+//! metadata and keys where another provider would (see [`Layout`]).
 
 mod dev;
 mod endpoints;
@@ -16,7 +17,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{App, HttpServer, web};
 use derive_more::{Display, Error};
 use serde::Serialize;
@@ -27,7 +27,7 @@ pub use grant::TokenResponse;
 pub use key::SigningKey;
 
 use crate::settings::DevClient;
-use endpoints::{discovery_endpoint, endpoint, jwks_endpoint, oauth_error};
+use endpoints::{dispatch, endpoint};
 use grant::token_endpoint;
 
 /// Why a key could not be made or used.
@@ -66,6 +66,78 @@ pub enum JwksBehaviour {
     Garbage,
 }
 
+/// Where the issuer publishes its metadata and keys, shaped like a given provider's.
+///
+/// The issuer URL of a request is `http://{Host}{path}`, plus `/` when `trailing_slash`, with
+/// the `Host` header as the client sent it (see [`Layout::issuer_url`]):
+///
+/// | provider | `path` | `trailing_slash` | `jwks_path` as the provider has it |
+/// |---|---|---|---|
+/// | Auth0 (the default) | `""` | yes | `/.well-known/jwks.json` |
+/// | Zitadel | `""` | no | `/oauth/v2/keys` |
+/// | Keycloak | `/realms/demo` | no | `/realms/demo/protocol/openid-connect/certs` |
+/// | Okta | `/oauth2/default` | no | `/oauth2/default/v1/keys` |
+/// | Entra ID v1 | `/TENANT` | yes | `/common/discovery/keys` |
+/// | Entra ID v2 | `/TENANT/v2.0` | no | `/TENANT/discovery/v2.0/keys` |
+/// | Cognito | `/us-east-1_Pool` | no | `/us-east-1_Pool/.well-known/jwks.json` |
+///
+/// Changing it with [`Issuer::set_layout`] takes effect on the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The issuer URL's path without a trailing slash: `""` (Auth0, Zitadel), `/realms/demo`
+    /// (Keycloak), `/oauth2/default` (Okta), `/TENANT/v2.0` (Entra ID v2), `/us-east-1_Pool`
+    /// (Cognito).
+    pub path: String,
+    /// Whether the issuer identifier ends with `/` (Auth0 and Entra ID v1 do; Keycloak, Okta,
+    /// Cognito, Entra ID v2 and Zitadel do not). With `path` `""` and no trailing slash the
+    /// issuer is the bare origin, `http://HOST`.
+    pub trailing_slash: bool,
+    /// Serves OpenID Connect discovery at `{path}/.well-known/openid-configuration`.
+    pub oidc: bool,
+    /// Serves RFC 8414 metadata at `/.well-known/oauth-authorization-server{path}`.
+    pub rfc8414: bool,
+    /// Where the JWKS is served, and only there: `/.well-known/jwks.json` by default,
+    /// `/realms/demo/protocol/openid-connect/certs` for Keycloak.
+    pub jwks_path: String,
+    /// When set, the metadata's `issuer` says this instead of the real issuer URL (to test a
+    /// mismatch).
+    pub advertised_issuer: Option<String>,
+}
+
+impl Default for Layout {
+    /// Auth0's: the issuer is `http://HOST/`, discovery at `/.well-known/openid-configuration`,
+    /// keys at `/.well-known/jwks.json`.
+    fn default() -> Self {
+        Self {
+            path: String::new(),
+            trailing_slash: true,
+            oidc: true,
+            rfc8414: false,
+            jwks_path: "/.well-known/jwks.json".to_owned(),
+            advertised_issuer: None,
+        }
+    }
+}
+
+impl Layout {
+    /// The issuer URL when reached at `authority` (`host:port`): `http://{authority}{path}`,
+    /// plus `/` when `trailing_slash`.
+    pub fn issuer_url(&self, authority: &str) -> String {
+        let slash = if self.trailing_slash { "/" } else { "" };
+        format!("http://{authority}{}{slash}", self.path)
+    }
+
+    /// Where OpenID Connect discovery is served (whether or not `oidc` is on).
+    pub fn oidc_path(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.path)
+    }
+
+    /// Where RFC 8414 metadata is served (whether or not `rfc8414` is on).
+    pub fn rfc8414_path(&self) -> String {
+        format!("/.well-known/oauth-authorization-server{}", self.path)
+    }
+}
+
 /// What the token endpoint issues, and to whom.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
@@ -79,8 +151,10 @@ pub struct TokenPolicy {
 
 #[derive(Debug)]
 struct IssuerState {
-    /// Discovery and the token endpoint answer only when set.
+    /// The token endpoint answers only when set; discovery then states this policy's issuer.
     tokens: Option<TokenPolicy>,
+    /// Where metadata and keys are served.
+    layout: RwLock<Layout>,
     /// The key new tokens are signed with.
     signing: RwLock<SigningKey>,
     /// Every key in the JWKS, in publication order.
@@ -91,6 +165,7 @@ struct IssuerState {
     delay: Mutex<Duration>,
     cache_control: Mutex<Option<String>>,
     jwks_fetches: AtomicU64,
+    discovery_fetches: AtomicU64,
 }
 
 /// A token issuer. Cheap to clone; clones share state.
@@ -123,9 +198,16 @@ impl Issuer {
     }
 
     fn build(key: SigningKey, tokens: Option<TokenPolicy>) -> Self {
+        // Without a token endpoint it publishes no metadata until given a layout: an issuer
+        // that serves only its JWKS at the conventional place.
+        let layout = Layout {
+            oidc: tokens.is_some(),
+            ..Layout::default()
+        };
         Self {
             state: Arc::new(IssuerState {
                 tokens,
+                layout: RwLock::new(layout),
                 published: RwLock::new(vec![key.clone()]),
                 signing: RwLock::new(key),
                 extra_entries: RwLock::new(Vec::new()),
@@ -133,6 +215,7 @@ impl Issuer {
                 delay: Mutex::new(Duration::ZERO),
                 cache_control: Mutex::new(None),
                 jwks_fetches: AtomicU64::new(0),
+                discovery_fetches: AtomicU64::new(0),
             }),
         }
     }
@@ -194,27 +277,35 @@ impl Issuer {
         *lock(&self.state.cache_control) = value.map(str::to_owned);
     }
 
-    /// How many times the JWKS was requested.
+    /// How many times the JWKS was requested (with `GET`, at the layout's `jwks_path`).
     pub fn jwks_fetches(&self) -> u64 {
         self.state.jwks_fetches.load(Ordering::SeqCst)
     }
 
-    /// Registers the issuer's endpoints.
+    /// Publishes metadata and keys where `layout` says, from the next request on.
+    pub fn set_layout(&self, layout: Layout) {
+        *write(&self.state.layout) = layout;
+    }
+
+    /// Where metadata and keys are published now.
+    pub fn layout(&self) -> Layout {
+        read(&self.state.layout).clone()
+    }
+
+    /// How many times metadata was requested: any request for an OpenID Connect discovery
+    /// document (`…/.well-known/openid-configuration`) or RFC 8414 metadata
+    /// (`/.well-known/oauth-authorization-server…`), at any path, whether served or not.
+    pub fn discovery_fetches(&self) -> u64 {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Registers the issuer's endpoints: the token endpoint, then metadata and keys where the
+    /// current [`Layout`] puts them, looked up on every request.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
             .app_data(web::PayloadConfig::new(16 * 1024))
-            .service(endpoint(
-                "/.well-known/jwks.json",
-                web::get().to(jwks_endpoint),
-            ))
-            .service(endpoint(
-                "/.well-known/openid-configuration",
-                web::get().to(discovery_endpoint),
-            ))
             .service(endpoint("/oauth/token", web::post().to(token_endpoint)))
-            .default_service(web::to(|| async {
-                oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-            }));
+            .default_service(web::to(dispatch));
     }
 
     /// Serves the issuer on `listener` (one worker, no signal handling) on the current runtime.

@@ -22,7 +22,7 @@ pub use app::{TestApp, TestAppBuilder, metric, scrape, spawn_app};
 pub use config::settings;
 pub use constants::{ADMIN_PERMISSION, AUDIENCE, OFFLINE_ISSUER, SPA_ORIGIN};
 pub use http::{Reply, assert_bad_credentials, raw_get, reply, send};
-pub use issuer::{serve_issuer, spawn_issuer};
+pub use issuer::{serve_issuer, spawn_issuer, spawn_issuer_at};
 pub use keys::{key, key_as};
 pub use ports::{free_port, wait_for_port};
 pub use process::{Binary, Running, empty_dir};
