@@ -61,6 +61,17 @@ pub enum Rejection {
     MissingIss,
     #[display("missing aud claim")]
     MissingAud,
+    #[display("missing sub claim")]
+    MissingSub,
+    #[display("missing iat claim")]
+    MissingIat,
+    #[display("missing client_id claim")]
+    MissingClientId,
+    #[display("missing jti claim")]
+    MissingJti,
+    /// A claim of `auth.required_claims` is absent or has another value.
+    #[display("required claim missing or different")]
+    RequiredClaim,
 }
 
 impl Rejection {
@@ -85,6 +96,11 @@ impl Rejection {
             Rejection::MissingExp => "missing_exp_claim",
             Rejection::MissingIss => "missing_iss_claim",
             Rejection::MissingAud => "missing_aud_claim",
+            Rejection::MissingSub => "missing_sub_claim",
+            Rejection::MissingIat => "missing_iat_claim",
+            Rejection::MissingClientId => "missing_client_id_claim",
+            Rejection::MissingJti => "missing_jti_claim",
+            Rejection::RequiredClaim => "required_claim_missing_or_different",
         }
     }
 }

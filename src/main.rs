@@ -121,7 +121,13 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
 
 async fn print_token(settings: &Settings, client_id: Option<&str>) -> Result<(), Failure> {
     let Some(dev) = &settings.dev_issuer else {
-        return Err(Failure::NoDevIssuer(settings.auth.issuer.clone()));
+        let issuers: Vec<&str> = settings
+            .auth
+            .issuers
+            .iter()
+            .map(|i| i.issuer.as_str())
+            .collect();
+        return Err(Failure::NoDevIssuer(issuers.join(", ")));
     };
     let client = match client_id {
         None => dev.clients.first(),

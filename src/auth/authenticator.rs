@@ -1,5 +1,9 @@
 //! [`Authenticator`]: a bearer token in, verified claims (or the reason for a refusal) out.
 //!
+//! A token's `iss`, read before anything else is done with it, must be exactly one of the
+//! configured issuers: only then are that issuer's keys looked up (or fetched). A token naming
+//! any other issuer causes no request anywhere.
+//!
 //! The common case (the token's key is loaded, or the token was verified before) completes
 //! without awaiting anything. Only a token whose `kid` is unknown, or a request while no keys
 //! are loaded, waits for a (shared, rate-limited) key refresh.
@@ -10,7 +14,7 @@ use actix_web::http::header::HeaderMap;
 
 use crate::auth::bearer::{BearerError, bearer_token};
 use crate::auth::cache::{Hit, TokenCache};
-use crate::auth::claims::Claims;
+use crate::auth::claims::{Claims, PermissionsClaim};
 use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
@@ -22,9 +26,12 @@ use crate::metrics::{AuthOutcome, CacheResult, Metrics};
 #[derive(Debug)]
 pub struct Authenticator {
     validator: TokenValidator,
-    keys: Arc<JwksStore>,
+    /// One key store per trusted issuer; never empty.
+    issuers: Vec<Arc<JwksStore>>,
     cache: Option<TokenCache>,
     metrics: Arc<Metrics>,
+    permissions: PermissionsClaim,
+    admin_permission: String,
 }
 
 /// The outcome of the synchronous part of authentication.
@@ -38,25 +45,64 @@ pub(crate) enum Attempt {
 pub(crate) struct PendingToken {
     token: String,
     header: TokenHeader,
+    /// Its issuer's index in [`Authenticator::issuers`].
+    issuer: usize,
 }
 
 impl Authenticator {
+    /// Takes `issuers` (at least one key store, by issuer) and where permissions are.
     pub fn new(
         validator: TokenValidator,
-        keys: Arc<JwksStore>,
+        issuers: Vec<Arc<JwksStore>>,
         cache: Option<TokenCache>,
         metrics: Arc<Metrics>,
+        (permissions, admin_permission): (PermissionsClaim, String),
     ) -> Self {
         Self {
             validator,
-            keys,
+            issuers,
             cache,
             metrics,
+            permissions,
+            admin_permission,
         }
     }
 
+    /// The first issuer's key store (the only one, unless several issuers are configured).
     pub fn keys(&self) -> &Arc<JwksStore> {
-        &self.keys
+        &self.issuers[0]
+    }
+
+    /// Every issuer's key store, in configuration order.
+    pub fn key_stores(&self) -> &[Arc<JwksStore>] {
+        &self.issuers
+    }
+
+    /// The Prometheus exposition, with the key gauges read now: the keys of every issuer, and
+    /// the time since the oldest of their last successful fetches.
+    pub fn render_metrics(&self) -> String {
+        let statuses: Vec<_> = self.issuers.iter().map(|store| store.status()).collect();
+        let keys = statuses.iter().map(|s| s.kids.len()).sum();
+        let since = if statuses.iter().any(|s| s.since_last_success.is_none()) {
+            None
+        } else {
+            statuses
+                .iter()
+                .filter_map(|s| s.since_last_success)
+                .max()
+                .map(|d| d.as_secs_f64())
+        };
+        self.metrics.render(keys, since)
+    }
+
+    /// Where a token's permissions are read (`auth.permissions_claim`).
+    pub fn permissions(&self) -> &PermissionsClaim {
+        &self.permissions
+    }
+
+    /// What `/api/messages/admin` requires (`auth.admin_permission`).
+    pub fn admin_permission(&self) -> &str {
+        &self.admin_permission
     }
 
     /// Tokens held by the verified-token cache (0 when it is off).
@@ -78,10 +124,15 @@ impl Authenticator {
         if token.len() > self.validator.max_token_bytes() {
             return Attempt::Done(Err(ApiError::InvalidToken(Rejection::TooLarge)));
         }
-        if let Some(cache) = &self.cache
-            && let Some(generation) = self.keys.usable_generation()
-        {
-            match cache.get(token, generation, self.keys.unix_now()) {
+        if let Some(cache) = &self.cache {
+            let issuers = &self.issuers;
+            let hit = cache.get(
+                token,
+                issuers[0].unix_now(),
+                |i| issuers.get(i).map_or(0, |s| s.generation()),
+                |i| issuers.get(i).and_then(|s| s.usable_generation()),
+            );
+            match hit {
                 Hit::Valid(claims) => {
                     self.metrics.observe_cache(CacheResult::hit);
                     return Attempt::Done(Ok(claims));
@@ -97,17 +148,32 @@ impl Authenticator {
             Ok(header) => header,
             Err(rejection) => return Attempt::Done(Err(ApiError::InvalidToken(rejection))),
         };
-        match self.keys.lookup(&header.kid) {
+        let issuer = match self.issuer_of(token) {
+            Ok(issuer) => issuer,
+            Err(rejection) => return Attempt::Done(Err(ApiError::InvalidToken(rejection))),
+        };
+        let keys = &self.issuers[issuer];
+        match keys.lookup(&header.kid) {
             Lookup::Found(key, generation) => {
-                Attempt::Done(self.verify(token, &header, &key, generation))
+                Attempt::Done(self.verify(token, &header, &key, (issuer, generation)))
             }
             Lookup::Unknown | Lookup::NoKeys => Attempt::NeedsKeys(PendingToken {
                 token: token.to_owned(),
                 header,
+                issuer,
             }),
             // The refresher is already retrying; waiting on it would only delay the 503.
-            Lookup::Stale => Attempt::Done(Err(self.keys_unavailable())),
+            Lookup::Stale => Attempt::Done(Err(keys_unavailable(keys))),
         }
+    }
+
+    /// The index of the token's issuer, if its `iss` is exactly one of the configured issuers.
+    fn issuer_of(&self, token: &str) -> Result<usize, Rejection> {
+        let iss = self.validator.issuer_of(token)?;
+        self.issuers
+            .iter()
+            .position(|store| store.issuer() == iss)
+            .ok_or(Rejection::WrongIssuer)
     }
 
     /// Waits for a key refresh, then finishes what [`Authenticator::attempt`] began.
@@ -115,19 +181,26 @@ impl Authenticator {
         &self,
         pending: PendingToken,
     ) -> Result<Arc<Claims>, ApiError> {
-        let PendingToken { token, header } = pending;
-        self.keys.refresh_for_unknown_kid().await;
-        match self.keys.lookup(&header.kid) {
-            Lookup::Found(key, generation) => self.verify(&token, &header, &key, generation),
+        let PendingToken {
+            token,
+            header,
+            issuer,
+        } = pending;
+        let keys = &self.issuers[issuer];
+        keys.refresh_for_unknown_kid().await;
+        match keys.lookup(&header.kid) {
+            Lookup::Found(key, generation) => {
+                self.verify(&token, &header, &key, (issuer, generation))
+            }
             Lookup::Unknown => {
                 log::debug!(
                     "unknown kid {:?} (not in {})",
                     truncate(&header.kid),
-                    self.keys.uri()
+                    keys.uri()
                 );
                 Err(ApiError::InvalidToken(Rejection::UnknownKey))
             }
-            Lookup::NoKeys | Lookup::Stale => Err(self.keys_unavailable()),
+            Lookup::NoKeys | Lookup::Stale => Err(keys_unavailable(keys)),
         }
     }
 
@@ -146,19 +219,13 @@ impl Authenticator {
         self.metrics.observe_auth(outcome, reason);
     }
 
-    fn keys_unavailable(&self) -> ApiError {
-        ApiError::KeysUnavailable {
-            retry_after_secs: self.keys.retry_after_secs(),
-        }
-    }
-
     /// The signature check and claims validation; a success is remembered.
     fn verify(
         &self,
         token: &str,
         header: &TokenHeader,
         key: &VerificationKey,
-        generation: u64,
+        verified_by: (usize, u64),
     ) -> Result<Arc<Claims>, ApiError> {
         self.metrics.observe_verification();
         let claims = Arc::new(
@@ -168,9 +235,16 @@ impl Authenticator {
         );
         if let Some(cache) = &self.cache {
             let weight = TokenCache::weigh(token.len(), &claims);
-            cache.insert(token, Arc::clone(&claims), generation, weight);
+            cache.insert(token, Arc::clone(&claims), verified_by, weight);
         }
         Ok(claims)
+    }
+}
+
+/// The 503 of an issuer without fresh keys, with its `Retry-After`.
+fn keys_unavailable(keys: &JwksStore) -> ApiError {
+    ApiError::KeysUnavailable {
+        retry_after_secs: keys.retry_after_secs(),
     }
 }
 

@@ -30,6 +30,8 @@ use crate::settings::CacheSettings;
 #[derive(Debug)]
 pub struct CachedToken {
     pub claims: Arc<Claims>,
+    /// Which issuer's key set verified it (its index in the authenticator's issuers).
+    pub issuer: usize,
     /// The key-set generation that verified it.
     pub generation: u64,
     exp: f64,
@@ -94,8 +96,8 @@ fn json_size(value: &serde_json::Value) -> usize {
 pub struct TokenCache {
     entries: Cache<Arc<str>, Arc<CachedToken>, RandomState>,
     leeway: f64,
-    /// The newest key-set generation seen; a newer one drops every entry.
-    generation: AtomicU64,
+    /// Per issuer, the newest key-set generation seen; a newer one drops every entry.
+    seen: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -107,7 +109,8 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    pub fn new(settings: &CacheSettings, leeway: Duration) -> Self {
+    /// A cache for tokens of `issuers` issuers.
+    pub fn new(settings: &CacheSettings, leeway: Duration, issuers: usize) -> Self {
         // moka bounds one total weight. Weighing each entry at least max_bytes / max_entries
         // keeps both bounds: no more than max_entries entries, no more than max_bytes in all.
         let min_weight = settings.max_bytes.div_ceil(settings.max_entries.max(1));
@@ -121,27 +124,37 @@ impl TokenCache {
                 .expire_after(UntilExp { ttl: settings.ttl })
                 .build_with_hasher(RandomState::default()),
             leeway: leeway.as_secs_f64(),
-            generation: AtomicU64::new(0),
+            seen: (0..issuers.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// The cached claims of `token`, if they were verified by key-set `generation` and their
-    /// time claims still hold at `now` (seconds since the epoch).
-    pub fn get(&self, token: &str, generation: u64, now: f64) -> Hit {
-        let seen = self.generation.load(Ordering::Relaxed);
-        if generation > seen
-            && self
-                .generation
-                .compare_exchange(seen, generation, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            // The issuer's keys changed: entries verified by the old set are dropped now.
-            self.entries.invalidate_all();
+    /// The cached claims of `token`, if they were verified by the key set its issuer uses now
+    /// and their time claims still hold at `now` (seconds since the epoch). `generation(i)` is
+    /// issuer `i`'s current key-set generation (0: none), `usable(i)` the same but `None`
+    /// while its keys are missing or stale.
+    pub fn get(
+        &self,
+        token: &str,
+        now: f64,
+        generation: impl Fn(usize) -> u64,
+        usable: impl Fn(usize) -> Option<u64>,
+    ) -> Hit {
+        for (issuer, seen) in self.seen.iter().enumerate() {
+            let current = generation(issuer);
+            let last = seen.load(Ordering::Relaxed);
+            if current > last
+                && seen
+                    .compare_exchange(last, current, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // An issuer's keys changed: entries verified by an old set are dropped now.
+                self.entries.invalidate_all();
+            }
         }
         let Some(entry) = self.entries.get(token) else {
             return Hit::Miss;
         };
-        if entry.generation != generation {
+        if usable(entry.issuer) != Some(entry.generation) {
             self.entries.invalidate(token);
             return Hit::Miss;
         }
@@ -169,9 +182,15 @@ impl TokenCache {
         u32::try_from(weight).unwrap_or(u32::MAX)
     }
 
-    /// Remembers `token`, whose claims passed full validation with key-set `generation`;
-    /// `weight` is what [`TokenCache::weigh`] says of them.
-    pub fn insert(&self, token: &str, claims: Arc<Claims>, generation: u64, weight: u32) {
+    /// Remembers `token`, whose claims passed full validation with key-set `generation` of
+    /// issuer `issuer`; `weight` is what [`TokenCache::weigh`] says of them.
+    pub fn insert(
+        &self,
+        token: &str,
+        claims: Arc<Claims>,
+        (issuer, generation): (usize, u64),
+        weight: u32,
+    ) {
         let Some(exp) = claims.exp.as_ref().map(|e| e.as_f64()) else {
             return;
         };
@@ -180,6 +199,7 @@ impl TokenCache {
             Arc::from(token),
             Arc::new(CachedToken {
                 claims,
+                issuer,
                 generation,
                 exp,
                 nbf,
@@ -228,14 +248,14 @@ mod tests {
         for n in 0..count {
             let claims = claims(padding);
             let weight = TokenCache::weigh(token_bytes, &claims);
-            cache.insert(&n.to_string(), claims, 1, weight);
+            cache.insert(&n.to_string(), claims, (0, 1), weight);
         }
     }
 
     #[test]
     fn large_tokens_are_bounded_by_bytes_not_only_by_count() {
         // 8 KiB tokens with ~6 KiB of custom claims: about 20 KiB each.
-        let cache = TokenCache::new(&settings(10_000, 200 << 10), Duration::ZERO);
+        let cache = TokenCache::new(&settings(10_000, 200 << 10), Duration::ZERO, 1);
         fill(&cache, 100, 8 << 10, 6 << 10);
         let held = cache.len();
         assert!(
@@ -246,7 +266,7 @@ mod tests {
 
     #[test]
     fn small_tokens_are_still_bounded_by_count() {
-        let cache = TokenCache::new(&settings(10, 1 << 30), Duration::ZERO);
+        let cache = TokenCache::new(&settings(10, 1 << 30), Duration::ZERO, 1);
         fill(&cache, 100, 800, 0);
         let held = cache.len();
         assert!((1..=10).contains(&held), "{held} entries, max_entries 10");

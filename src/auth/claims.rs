@@ -77,17 +77,147 @@ pub struct Claims {
 impl Claims {
     /// Whether `permissions` is an array holding `permission` as a string.
     pub fn has_permission(&self, permission: &str) -> bool {
-        match &self.permissions {
+        PermissionsClaim::default().grants(self, permission)
+    }
+
+    /// A top-level claim: `permissions` or any claim not typed above.
+    pub fn member(&self, name: &str) -> Option<&Value> {
+        match name {
+            "permissions" => self.permissions.as_ref(),
+            _ => self.extra.get(name),
+        }
+    }
+}
+
+/// Where a token's permissions are (`auth.permissions_claim`): an RFC 6901 JSON Pointer into
+/// its claims, such as `/permissions` (Auth0), `/scope`, `/scp`, `/realm_access/roles`
+/// (Keycloak) or `/urn:zitadel:iam:org:project:roles` (Zitadel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionsClaim {
+    /// The pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`).
+    tokens: Vec<String>,
+    /// Auth0's RBAC claim `/permissions` is an array by definition: there, and only there, a
+    /// string or an object grants nothing, as it always has.
+    arrays_only: bool,
+}
+
+impl Default for PermissionsClaim {
+    fn default() -> Self {
+        Self::new("/permissions")
+    }
+}
+
+impl PermissionsClaim {
+    /// From a pointer the settings checked (starting with `/`, `~` only as `~0` or `~1`).
+    pub fn new(pointer: &str) -> Self {
+        let tokens = pointer
+            .split('/')
+            .skip(1)
+            .map(|token| token.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        Self {
+            tokens,
+            arrays_only: pointer == "/permissions",
+        }
+    }
+
+    /// Whether the value the pointer names grants `permission`, exactly and case-sensitively:
+    /// an array holding it as a string, a space-separated string holding it as a word (an
+    /// OAuth `scope`), or an object with it as a member name (the last two not at
+    /// `/permissions`). Anything else (nothing there, a number, null, an array of arrays)
+    /// grants nothing.
+    pub fn grants(&self, claims: &Claims, permission: &str) -> bool {
+        let Some((first, rest)) = self.tokens.split_first() else {
+            return false;
+        };
+        let mut value = claims.member(first);
+        for token in rest {
+            value = match value {
+                Some(Value::Object(members)) => members.get(token.as_str()),
+                Some(Value::Array(items)) => array_index(token).and_then(|i| items.get(i)),
+                _ => None,
+            };
+        }
+        match value {
             Some(Value::Array(granted)) => granted.iter().any(|p| p.as_str() == Some(permission)),
+            _ if self.arrays_only => false,
+            Some(Value::String(words)) => words.split(' ').any(|word| word == permission),
+            Some(Value::Object(members)) => members.contains_key(permission),
             _ => false,
         }
     }
+}
+
+/// An RFC 6901 array index: `0`, or digits without a leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (token.len() > 1 && token.starts_with('0')) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn with(extra: Value) -> Claims {
+        let mut v = json!({"iss": "https://issuer/", "aud": "api", "exp": 2_000_000_000u64});
+        for (name, value) in extra.as_object().unwrap() {
+            v[name] = value.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn permissions_are_read_from_arrays_scope_strings_and_object_keys() {
+        let claims = with(json!({
+            "permissions": ["read:admin-messages"],
+            "roles": "read:admin-messages",
+            "scope": "openid read:admin-messages profile",
+            "realm_access": {"roles": ["offline_access", "admin-messages-reader"]},
+            "urn:zitadel:iam:org:project:roles": {"admin-reader": {"123": "org.example"}},
+            "a/b": {"c~d": ["x"]},
+            "list": [["nested"], ["read"]],
+        }));
+        let grants = |pointer: &str, permission: &str| {
+            PermissionsClaim::new(pointer).grants(&claims, permission)
+        };
+        assert!(grants("/permissions", "read:admin-messages"));
+        assert!(
+            grants("/realm_access", "roles"),
+            "an object grants its member names"
+        );
+        assert!(grants("/scope", "read:admin-messages"));
+        assert!(grants("/roles", "read:admin-messages"));
+        assert!(!grants("/scope", "read:admin"), "a word, not a substring");
+        assert!(!grants("/scope", "Read:Admin-Messages"), "case-sensitive");
+        assert!(grants("/realm_access/roles", "admin-messages-reader"));
+        assert!(grants("/urn:zitadel:iam:org:project:roles", "admin-reader"));
+        assert!(grants("/a~1b/c~0d", "x"), "~1 is / and ~0 is ~");
+        assert!(grants("/list/1", "read"));
+        assert!(!grants("/list/01", "read"), "no leading zero in an index");
+        assert!(
+            !grants("/list", "nested"),
+            "an array of arrays grants nothing"
+        );
+        assert!(!grants("/missing/path", "x"));
+    }
+
+    #[test]
+    fn values_of_other_types_grant_nothing() {
+        for value in [
+            json!(7),
+            json!(null),
+            json!(true),
+            json!([1, 2]),
+            json!([[["x"]]]),
+        ] {
+            let claims = with(json!({ "roles": value }));
+            assert!(!PermissionsClaim::new("/roles").grants(&claims, "x"));
+        }
+    }
 
     fn claims(value: Value) -> Result<Claims, serde_json::Error> {
         serde_json::from_value(value)

@@ -24,18 +24,24 @@ pub type AuthFuture<T> =
 /// missing permission). Every decision is counted, and a refusal logged with its reason.
 pub fn authenticate<T: 'static>(
     req: &HttpRequest,
-    decide: impl FnOnce(Arc<Claims>) -> Result<T, ApiError> + 'static,
+    decide: impl FnOnce(Arc<Claims>, &Authenticator) -> Result<T, ApiError> + 'static,
 ) -> AuthFuture<T> {
     let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
         log::error!("no Authenticator in app data: the app factory was not used");
         return Either::Left(ready(Err(ApiError::Internal)));
     };
     match auth.attempt(req.headers()) {
-        Attempt::Done(result) => Either::Left(ready(record(&auth, req, result.and_then(decide)))),
+        Attempt::Done(result) => {
+            let result = result.and_then(|claims| decide(claims, &auth));
+            Either::Left(ready(record(&auth, req, result)))
+        }
         Attempt::NeedsKeys(pending) => {
             let req = req.clone();
             Either::Right(Box::pin(async move {
-                let result = auth.after_refresh(pending).await.and_then(decide);
+                let result = auth
+                    .after_refresh(pending)
+                    .await
+                    .and_then(|claims| decide(claims, &auth));
                 record(&auth, &req, result)
             }))
         }
@@ -89,6 +95,6 @@ impl FromRequest for Authenticated {
         if let Some(claims) = req.extensions().get::<Authenticated>() {
             return Either::Left(ready(Ok(claims.clone())));
         }
-        authenticate(req, |claims| Ok(Authenticated(claims)))
+        authenticate(req, |claims, _| Ok(Authenticated(claims)))
     }
 }

@@ -1,9 +1,10 @@
-//! One JWKS fetch over HTTP: bounded in time and size, no redirects, and the issuer's
-//! `Cache-Control: max-age`.
+//! One JWKS (or issuer metadata) fetch over HTTP: bounded in time and size, no redirects, and
+//! the issuer's `Cache-Control: max-age`.
 
 use std::time::Duration;
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use awc::error::PayloadError;
 use derive_more::{Display, Error};
 use jsonwebtoken::Algorithm;
@@ -26,6 +27,23 @@ pub enum FetchError {
     Timeout(#[error(not(source))] Duration),
     #[display("{_0}")]
     KeySet(KeySetError),
+    /// The issuer's metadata could not be had or used: the URL, and why.
+    #[display("discovery at {url}: {reason}")]
+    Discovery {
+        #[error(not(source))]
+        url: String,
+        #[error(not(source))]
+        reason: String,
+        /// No metadata could be had (none published, or no answer), as opposed to a wrong one.
+        missing: bool,
+    },
+}
+
+impl FetchError {
+    /// Whether it was the issuer's metadata, rather than its key set, that failed.
+    pub fn is_discovery(&self) -> bool {
+        matches!(self, FetchError::Discovery { .. })
+    }
 }
 
 /// A fetched key set and the refresh period the issuer asked for.
@@ -57,6 +75,18 @@ pub async fn fetch(
     settings: &JwksSettings,
     algorithms: &[Algorithm],
 ) -> Result<Fetched, FetchError> {
+    let (body, max_age) = get(client, uri, settings).await?;
+    let set = KeySet::parse(&body, algorithms).map_err(FetchError::KeySet)?;
+    Ok((set, max_age))
+}
+
+/// The body of a successful GET of `uri` (at most `settings.max_response_bytes`, within
+/// `settings.fetch_timeout`) and the `Cache-Control: max-age` it came with.
+pub async fn get(
+    client: &awc::Client,
+    uri: &str,
+    settings: &JwksSettings,
+) -> Result<(Bytes, Option<Duration>), FetchError> {
     let limit = settings.max_response_bytes;
     let request = async {
         let mut response = client
@@ -77,8 +107,7 @@ pub async fn fetch(
             PayloadError::Overflow => FetchError::TooLarge(limit),
             other => FetchError::Body(other.to_string()),
         })?;
-        let set = KeySet::parse(&body, algorithms).map_err(FetchError::KeySet)?;
-        Ok((set, max_age))
+        Ok((body, max_age))
     };
     tokio::time::timeout(settings.fetch_timeout, request)
         .await

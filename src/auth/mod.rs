@@ -5,6 +5,7 @@ pub mod authenticator;
 pub mod bearer;
 pub mod cache;
 pub mod claims;
+pub mod discovery;
 pub mod extractor;
 pub mod fetch;
 pub mod json;

@@ -3,13 +3,14 @@
 
 use std::future::{Ready, ready};
 use std::rc::Rc;
+use std::sync::Mutex;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{Error, HttpMessage};
 use futures_util::future::{Either, LocalBoxFuture, MapOk, TryFutureExt};
 
-use crate::auth::claims::Claims;
+use crate::auth::claims::{Claims, PermissionsClaim};
 use crate::auth::extractor::{Authenticated, authenticate};
 use crate::error::ApiError;
 
@@ -25,15 +26,58 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The claims, if they satisfy this policy.
-    pub fn admit(self, claims: std::sync::Arc<Claims>) -> Result<Authenticated, ApiError> {
+    /// The claims, if they satisfy this policy, with the permissions read where
+    /// `permissions` points.
+    pub fn admit(
+        self,
+        claims: std::sync::Arc<Claims>,
+        permissions: &PermissionsClaim,
+    ) -> Result<Authenticated, ApiError> {
         match self {
-            Policy::Permissions(required) if !required.iter().all(|p| claims.has_permission(p)) => {
+            Policy::Permissions(required)
+                if !required.iter().all(|p| permissions.grants(&claims, p)) =>
+            {
                 Err(ApiError::InsufficientPermission { required })
             }
             _ => Ok(Authenticated(claims)),
         }
     }
+
+    /// This policy with `read:admin-messages` replaced by `admin` (`auth.admin_permission`).
+    pub fn with_admin_permission(self, admin: &str) -> Policy {
+        match self {
+            Policy::Permissions(required)
+                if admin != READ_ADMIN_MESSAGES && required.contains(&READ_ADMIN_MESSAGES) =>
+            {
+                let renamed: Vec<&str> = required
+                    .iter()
+                    .map(|p| if *p == READ_ADMIN_MESSAGES { admin } else { p })
+                    .collect();
+                Policy::Permissions(intern(&renamed))
+            }
+            other => other,
+        }
+    }
+}
+
+/// The permission `/api/messages/admin` requires unless `auth.admin_permission` says otherwise.
+pub const READ_ADMIN_MESSAGES: &str = "read:admin-messages";
+
+/// A permission list made `'static`, once per distinct list in the process (policies are built
+/// from configuration at start-up, so there are only a few).
+fn intern(list: &[&str]) -> &'static [&'static str] {
+    static LISTS: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+    let mut lists = LISTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = lists.iter().find(|l| **l == list) {
+        return found;
+    }
+    let owned: Vec<&'static str> = list
+        .iter()
+        .map(|p| &*Box::leak(p.to_string().into_boxed_str()))
+        .collect();
+    let interned: &'static [&'static str] = Box::leak(owned.into_boxed_slice());
+    lists.push(interned);
+    interned
 }
 
 /// Enforces a [`Policy`] that demands a token: refuses the request, or puts the
@@ -89,7 +133,9 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let policy = self.policy;
-        match authenticate(req.request(), move |claims| policy.admit(claims)) {
+        match authenticate(req.request(), move |claims, auth| {
+            policy.admit(claims, auth.permissions())
+        }) {
             Either::Left(decided) => Either::Left(finish(&self.service, req, decided.into_inner())),
             Either::Right(waiting) => {
                 let service = Rc::clone(&self.service);

@@ -1,4 +1,4 @@
-//! The issuer's signing keys, held in app data and kept fresh by one background task.
+//! One issuer's signing keys, held in app data and kept fresh by one background task.
 //!
 //! - Readers ([`JwksStore::lookup`]) take a read lock just long enough to clone an `Arc`; no
 //!   lock is ever held across network I/O.
@@ -11,6 +11,9 @@
 //!   `max_stale` after the last successful fetch: past that the store answers [`Lookup::Stale`]
 //!   and protected routes answer 503 until a fetch succeeds again.
 //! - The issuer steers the refresh period with `Cache-Control: max-age`, within configured bounds.
+//! - An issuer configured without a JWKS URL has its metadata fetched before each key fetch
+//!   ([`crate::auth::discovery`]): a changed `jwks_uri` is followed, and a failure counts as a
+//!   failed fetch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -20,11 +23,12 @@ use jsonwebtoken::Algorithm;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::auth::discovery::{conventional_jwks_uri, discover, metadata_missing};
 use crate::auth::fetch::{self, FetchError, Fetched, fetch};
 use crate::auth::keys::{KeySet, VerificationKey};
 use crate::clock::Clock;
 use crate::metrics::{FetchResult, Metrics};
-use crate::settings::{AuthSettings, JwksSettings};
+use crate::settings::{IssuerSettings, JwksSettings, KeySource};
 
 /// What the store knows about a `kid`.
 #[derive(Debug)]
@@ -48,6 +52,8 @@ pub struct KeyStatus {
     /// Whether keys are loaded and younger than `max_stale`.
     pub fresh: bool,
     pub last_error: Option<String>,
+    /// Whether the last failure was the issuer's metadata (discovery) rather than its keys.
+    pub discovery_failing: bool,
     /// Time until the next scheduled fetch.
     pub next_attempt_in: Option<Duration>,
     /// Completed fetch attempts, successful or not.
@@ -77,13 +83,18 @@ struct RefreshState {
     last_success: Option<Instant>,
     next_attempt: Option<Instant>,
     last_error: Option<String>,
+    discovery_failing: bool,
     consecutive_failures: u32,
 }
 
 /// The key store. Shared by every worker through `Arc`.
 #[derive(Debug)]
 pub struct JwksStore {
-    uri: String,
+    issuer: IssuerSettings,
+    /// The JWKS URL: configured, or the last one discovery found.
+    uri: Mutex<Option<String>>,
+    /// The URL of the last fetch attempt, for its log line.
+    tried: Mutex<String>,
     algorithms: Vec<Algorithm>,
     settings: JwksSettings,
     clock: Arc<dyn Clock>,
@@ -100,15 +111,22 @@ pub struct JwksStore {
 
 impl JwksStore {
     pub fn new(
-        auth: &AuthSettings,
+        issuer: &IssuerSettings,
+        algorithms: &[Algorithm],
         settings: &JwksSettings,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let epoch = clock.now();
+        let uri = match &issuer.keys {
+            KeySource::Jwks(uri) => Some(uri.clone()),
+            KeySource::Discovery => None,
+        };
         Arc::new(Self {
-            uri: auth.jwks_uri.clone(),
-            algorithms: auth.algorithms.clone(),
+            issuer: issuer.clone(),
+            tried: Mutex::new(uri.clone().unwrap_or_default()),
+            uri: Mutex::new(uri),
+            algorithms: algorithms.to_vec(),
             settings: settings.clone(),
             clock,
             metrics,
@@ -121,9 +139,17 @@ impl JwksStore {
         })
     }
 
-    /// Where the keys come from.
-    pub fn uri(&self) -> &str {
-        &self.uri
+    /// The issuer whose keys these are: the exact `iss` of its tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer.issuer
+    }
+
+    /// Where the keys come from: the JWKS URL, or the issuer's metadata before discovery
+    /// found one.
+    pub fn uri(&self) -> String {
+        lock(&self.uri)
+            .clone()
+            .unwrap_or_else(|| format!("{} (by discovery)", self.issuer.issuer))
     }
 
     /// The key for `kid`, without waiting for anything.
@@ -136,6 +162,11 @@ impl JwksStore {
                 Lookup::Found(Arc::clone(k), snapshot.generation)
             }),
         }
+    }
+
+    /// The generation of the current key set, fresh or not (0: none yet).
+    pub fn generation(&self) -> u64 {
+        self.current.generation.load(Ordering::Acquire)
     }
 
     /// The generation of the current key set, `None` when no usable (fresh) set is loaded.
@@ -215,18 +246,12 @@ impl JwksStore {
                 .map(|at| now.saturating_duration_since(at)),
             fresh: snapshot.as_ref().is_some_and(|s| !self.is_stale(s)),
             last_error: state.last_error.clone(),
+            discovery_failing: state.last_error.is_some() && state.discovery_failing,
             next_attempt_in: state
                 .next_attempt
                 .map(|at| at.saturating_duration_since(now)),
             attempts: *self.attempts.borrow(),
         }
-    }
-
-    /// The Prometheus exposition, with the key gauges read now.
-    pub fn render_metrics(&self) -> String {
-        let status = self.status();
-        let since = status.since_last_success.map(|d| d.as_secs_f64());
-        self.metrics.render(status.kids.len(), since)
     }
 
     /// Starts the background refresher on the current (actix) runtime. It fetches at once.
@@ -236,7 +261,7 @@ impl JwksStore {
     }
 
     fn state(&self) -> MutexGuard<'_, RefreshState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Registers interest in the next finished attempt, starting one if allowed.
@@ -300,7 +325,33 @@ impl JwksStore {
     }
 
     async fn fetch(&self, client: &awc::Client) -> Result<Fetched, FetchError> {
-        fetch(client, &self.uri, &self.settings, &self.algorithms).await
+        let uri = match &self.issuer.keys {
+            KeySource::Jwks(uri) => uri.clone(),
+            KeySource::Discovery => match discover(client, &self.issuer, &self.settings).await {
+                Ok(uri) => {
+                    let previous = lock(&self.uri).replace(uri.clone());
+                    if previous.as_ref().is_some_and(|p| *p != uri) {
+                        log::info!(
+                            "issuer {} now publishes its keys at {uri}",
+                            self.issuer.issuer
+                        );
+                    }
+                    uri
+                }
+                // No metadata at all (or no answer) from an issuer never discovered: its keys
+                // may still be where Auth0 (and this service, before discovery) has them.
+                Err(error) if metadata_missing(&error) && lock(&self.uri).is_none() => {
+                    log::debug!("{error}; trying the conventional JWKS URL");
+                    conventional_jwks_uri(&self.issuer.issuer)
+                }
+                Err(error) => {
+                    *lock(&self.tried) = self.uri();
+                    return Err(error);
+                }
+            },
+        };
+        *lock(&self.tried) = uri.clone();
+        fetch(client, &uri, &self.settings, &self.algorithms).await
     }
 
     /// Records an attempt's outcome and returns the delay until the next scheduled one.
@@ -358,12 +409,18 @@ impl JwksStore {
         let report = if changed {
             (
                 log::Level::Info,
-                format!("signing keys loaded from {}: kids [{kids}]", self.uri),
+                format!(
+                    "signing keys loaded from {}: kids [{kids}]",
+                    lock(&self.tried)
+                ),
             )
         } else {
             (
                 log::Level::Debug,
-                format!("signing keys refreshed from {}, unchanged", self.uri),
+                format!(
+                    "signing keys refreshed from {}, unchanged",
+                    lock(&self.tried)
+                ),
             )
         };
         state.last_success = Some(now);
@@ -409,11 +466,16 @@ impl JwksStore {
             log::Level::Error,
             format!(
                 "fetching signing keys from {} failed: {error}; {kept}; retrying in {:.1}s",
-                self.uri,
+                lock(&self.tried),
                 delay.as_secs_f64()
             ),
         );
         state.last_error = Some(error.to_string());
+        state.discovery_failing = error.is_discovery();
         (delay, report)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -18,11 +18,14 @@ use crate::auth::claims::Claims;
 use crate::auth::json::StrictObject;
 use crate::auth::keys::VerificationKey;
 use crate::error::Rejection;
-use crate::settings::AuthSettings;
+use crate::settings::{AuthSettings, Profile};
 
 /// The `typ` header values of an access token: plain JWT, and RFC 9068's `at+jwt` in its short
 /// and media-type forms. Compared case-insensitively (RFC 7515 §4.1.9).
 const ACCEPTED_TYPES: [&str; 3] = ["JWT", "at+jwt", "application/at+jwt"];
+
+/// The `typ` values of the RFC 9068 profile, which requires one.
+const RFC9068_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
 
 /// What the header says, once it passed the checks that need no key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +34,14 @@ pub struct TokenHeader {
     pub kid: String,
 }
 
-/// Checks tokens against one issuer, audience and algorithm list. Built once at start-up.
+/// Checks tokens against the issuers, audiences and algorithm list. Built once at start-up.
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
     algorithms: Vec<Algorithm>,
+    /// The audience claim when it is not `aud` (which jsonwebtoken checks), with the audiences.
+    audience_claim: Option<(String, Vec<String>)>,
+    required_claims: Vec<(String, String)>,
+    profile: Profile,
     /// One `Validation` per key family in the allow-list: jsonwebtoken refuses a key unless
     /// every algorithm of the `Validation` belongs to the key's family.
     validations: Vec<(AlgorithmFamily, Validation)>,
@@ -51,17 +58,30 @@ impl TokenValidator {
                 continue;
             }
             let mut validation = Validation::new(*algorithm);
-            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-            validation.set_issuer(&[&settings.issuer]);
-            validation.set_audience(&[&settings.audience]);
+            let issuers: Vec<&str> = settings.issuers.iter().map(|i| i.issuer.as_str()).collect();
+            validation.set_issuer(&issuers);
+            let by_aud = settings.audience_claim == "aud";
+            if by_aud {
+                validation.set_audience(&settings.audiences);
+            }
+            // RFC 9068 wants `aud` whichever claim names the audience.
+            if by_aud || settings.profile == Profile::Rfc9068 {
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            } else {
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
             validation.leeway = settings.leeway.as_secs();
             validation.validate_exp = true;
             validation.validate_nbf = true;
-            validation.validate_aud = true;
+            validation.validate_aud = by_aud;
             validations.push((family, validation));
         }
         Self {
             algorithms: settings.algorithms.clone(),
+            audience_claim: (settings.audience_claim != "aud")
+                .then(|| (settings.audience_claim.clone(), settings.audiences.clone())),
+            required_claims: settings.required_claims.clone(),
+            profile: settings.profile,
             validations,
             max_token_bytes: settings.max_token_bytes,
         }
@@ -111,10 +131,14 @@ impl TokenValidator {
         // Explicit typing (RFC 8725 §3.11, RFC 9068 §4): a JWT of another kind (an ID token
         // says `JWT` or nothing, but a logout token or a DPoP proof names itself) signed by
         // the same issuer for the same audience must not pass as an access token.
+        let accepted: &[&str] = match self.profile {
+            Profile::Auth0 => &ACCEPTED_TYPES,
+            Profile::Rfc9068 => &RFC9068_TYPES,
+        };
         match members.get("typ") {
+            None if self.profile == Profile::Rfc9068 => return Err(Rejection::UnexpectedType),
             None => {}
-            Some(Value::String(typ))
-                if ACCEPTED_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
+            Some(Value::String(typ)) if accepted.iter().any(|t| t.eq_ignore_ascii_case(typ)) => {}
             Some(Value::String(_)) => return Err(Rejection::UnexpectedType),
             // A standard member of the wrong JSON type is a malformed header, like any other.
             Some(_) => return Err(Rejection::Malformed),
@@ -147,9 +171,79 @@ impl TokenValidator {
         let Some((_, validation)) = self.validations.iter().find(|(f, _)| *f == key.family) else {
             return Err(Rejection::AlgorithmMismatch);
         };
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map(|data| data.claims)
-            .map_err(|e| rejection(e.kind()))
+            .map_err(|e| rejection(e.kind()))?;
+        self.check_claims(&claims)?;
+        Ok(claims)
+    }
+
+    /// The `iss` of a token whose shape [`TokenValidator::inspect`] accepted, read before its
+    /// signature is checked, only to pick the issuer whose keys may verify it.
+    pub fn issuer_of(&self, token: &str) -> Result<String, Rejection> {
+        #[derive(Deserialize)]
+        struct Issuer {
+            iss: Option<Value>,
+        }
+        let payload = token.split('.').nth(1).ok_or(Rejection::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Rejection::Malformed)?;
+        let Issuer { iss } =
+            serde_json::from_slice(&payload).map_err(|_| Rejection::MalformedClaims)?;
+        match iss {
+            Some(Value::String(iss)) => Ok(iss),
+            None => Err(Rejection::MissingIss),
+            Some(_) => Err(Rejection::MalformedClaims),
+        }
+    }
+
+    /// What jsonwebtoken does not check: an audience in another claim, the configured
+    /// required claims, and the profile's claims.
+    fn check_claims(&self, claims: &Claims) -> Result<(), Rejection> {
+        if let Some((name, audiences)) = &self.audience_claim {
+            let found = match claims.member(name) {
+                None => return Err(Rejection::MissingAud),
+                Some(Value::String(one)) => audiences.contains(one),
+                Some(Value::Array(many)) => many
+                    .iter()
+                    .any(|a| a.as_str().is_some_and(|a| audiences.iter().any(|b| b == a))),
+                Some(_) => return Err(Rejection::MalformedClaims),
+            };
+            if !found {
+                return Err(Rejection::WrongAudience);
+            }
+        }
+        for (name, value) in &self.required_claims {
+            let present = match name.as_str() {
+                "sub" => claims.sub.as_deref() == Some(value.as_str()),
+                "iss" => claims.iss.as_deref() == Some(value.as_str()),
+                other => claims.member(other).and_then(Value::as_str) == Some(value.as_str()),
+            };
+            if !present {
+                return Err(Rejection::RequiredClaim);
+            }
+        }
+        if self.profile == Profile::Rfc9068 {
+            let string = |name: &str| claims.member(name).map(Value::is_string);
+            if claims.sub.is_none() {
+                return Err(Rejection::MissingSub);
+            }
+            if claims.iat.is_none() {
+                return Err(Rejection::MissingIat);
+            }
+            match string("client_id") {
+                None => return Err(Rejection::MissingClientId),
+                Some(false) => return Err(Rejection::MalformedClaims),
+                Some(true) => {}
+            }
+            match string("jti") {
+                None => return Err(Rejection::MissingJti),
+                Some(false) => return Err(Rejection::MalformedClaims),
+                Some(true) => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -188,14 +282,32 @@ mod tests {
     use serde_json::json;
 
     fn validator() -> TokenValidator {
-        TokenValidator::new(&AuthSettings {
-            issuer: "https://issuer/".to_owned(),
-            audience: "api".to_owned(),
-            jwks_uri: "https://issuer/.well-known/jwks.json".to_owned(),
+        TokenValidator::new(&settings())
+    }
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            issuers: vec![crate::settings::IssuerSettings {
+                issuer: "https://issuer/".to_owned(),
+                keys: crate::settings::KeySource::Jwks(
+                    "https://issuer/.well-known/jwks.json".to_owned(),
+                ),
+                require_https: true,
+            }],
+            audiences: vec!["api".to_owned()],
+            audience_claim: "aud".to_owned(),
+            required_claims: Vec::new(),
+            permissions_claim: "/permissions".to_owned(),
+            admin_permission: "read:admin-messages".to_owned(),
+            profile: Profile::Auth0,
             algorithms: vec![Algorithm::RS256],
             leeway: std::time::Duration::ZERO,
             max_token_bytes: 8192,
-        })
+        }
+    }
+
+    fn claims(value: serde_json::Value) -> Claims {
+        serde_json::from_value(value).unwrap()
     }
 
     fn token_with_header(header: serde_json::Value) -> String {
@@ -251,5 +363,114 @@ mod tests {
                 "{typ}"
             );
         }
+    }
+
+    #[test]
+    fn the_issuer_is_read_before_any_key_is_looked_up() {
+        let validator = validator();
+        let encode = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let with_payload = |payload: &serde_json::Value| {
+            format!(
+                "{}.{}.c2ln",
+                encode(&json!({"alg": "RS256"})),
+                encode(payload)
+            )
+        };
+        assert_eq!(
+            validator.issuer_of(&with_payload(&json!({"iss": "https://a/"}))),
+            Ok("https://a/".to_owned())
+        );
+        assert_eq!(
+            validator.issuer_of(&with_payload(&json!({"sub": "x"}))),
+            Err(Rejection::MissingIss)
+        );
+        for bad in [
+            json!({"iss": ["https://a/"]}),
+            json!({"iss": 7}),
+            json!([1]),
+        ] {
+            assert_eq!(
+                validator.issuer_of(&with_payload(&bad)),
+                Err(Rejection::MalformedClaims),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rfc_9068_profile_wants_at_jwt_and_its_claims() {
+        let validator = TokenValidator::new(&AuthSettings {
+            profile: Profile::Rfc9068,
+            ..settings()
+        });
+        for typ in ["at+jwt", "application/at+jwt"] {
+            let header = json!({"alg": "RS256", "kid": "k", "typ": typ});
+            assert!(validator.inspect(&token_with_header(header)).is_ok());
+        }
+        for header in [
+            json!({"alg": "RS256", "kid": "k"}),
+            json!({"alg": "RS256", "kid": "k", "typ": "JWT"}),
+        ] {
+            assert_eq!(
+                validator.inspect(&token_with_header(header)),
+                Err(Rejection::UnexpectedType)
+            );
+        }
+        let full = json!({"iss": "https://issuer/", "aud": "api", "exp": 2_000_000_000u64,
+            "sub": "s", "client_id": "c", "iat": 1, "jti": "j"});
+        assert_eq!(validator.check_claims(&claims(full.clone())), Ok(()));
+        for (name, reason) in [
+            ("sub", Rejection::MissingSub),
+            ("client_id", Rejection::MissingClientId),
+            ("iat", Rejection::MissingIat),
+            ("jti", Rejection::MissingJti),
+        ] {
+            let mut without = full.clone();
+            without.as_object_mut().unwrap().remove(name);
+            assert_eq!(validator.check_claims(&claims(without)), Err(reason));
+        }
+        let mut numeric = full.clone();
+        numeric["jti"] = json!(7);
+        assert_eq!(
+            validator.check_claims(&claims(numeric)),
+            Err(Rejection::MalformedClaims)
+        );
+    }
+
+    #[test]
+    fn another_audience_claim_and_required_claims_are_checked_exactly() {
+        let validator = TokenValidator::new(&AuthSettings {
+            audiences: vec!["client-1".to_owned(), "client-2".to_owned()],
+            audience_claim: "client_id".to_owned(),
+            required_claims: vec![("token_use".to_owned(), "access".to_owned())],
+            ..settings()
+        });
+        let base = json!({"iss": "https://issuer/", "exp": 2_000_000_000u64,
+            "client_id": "client-2", "token_use": "access"});
+        assert_eq!(validator.check_claims(&claims(base.clone())), Ok(()));
+        for (name, value, reason) in [
+            ("client_id", json!("client-3"), Rejection::WrongAudience),
+            ("client_id", json!(7), Rejection::MalformedClaims),
+            ("token_use", json!("id"), Rejection::RequiredClaim),
+            ("token_use", json!("Access"), Rejection::RequiredClaim),
+            ("token_use", json!(["access"]), Rejection::RequiredClaim),
+        ] {
+            let mut c = base.clone();
+            c[name] = value.clone();
+            assert_eq!(
+                validator.check_claims(&claims(c)),
+                Err(reason),
+                "{name}={value}"
+            );
+        }
+        let mut several = base.clone();
+        several["client_id"] = json!(["client-3", "client-1"]);
+        assert_eq!(validator.check_claims(&claims(several)), Ok(()));
+        let mut missing = base.clone();
+        missing.as_object_mut().unwrap().remove("client_id");
+        assert_eq!(
+            validator.check_claims(&claims(missing)),
+            Err(Rejection::MissingAud)
+        );
     }
 }

@@ -11,27 +11,47 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when a fresh key set is loaded, else 503 saying why in a fixed
-/// vocabulary. The fetch error itself (which can name internal hosts) goes only to the log.
+/// `GET /readyz`: 200 when every issuer has a fresh key set loaded, else 503 saying why in a
+/// fixed vocabulary, and naming the issuers that are not ready. The fetch error itself (which
+/// can name internal hosts) goes only to the log.
 pub async fn readyz(auth: web::Data<Authenticator>) -> HttpResponse {
-    let status = auth.keys().status();
-    let since = status.since_last_success.map(|d| d.as_secs());
-    if status.fresh {
+    let stores = auth.key_stores();
+    let statuses: Vec<_> = stores.iter().map(|store| store.status()).collect();
+    let not_ready: Vec<&str> = stores
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, status)| !status.fresh)
+        .map(|(store, _)| store.issuer())
+        .collect();
+    let Some(status) = statuses.iter().find(|s| !s.fresh) else {
+        let oldest = statuses
+            .iter()
+            .filter_map(|s| s.since_last_success)
+            .max()
+            .map(|d| d.as_secs());
         return HttpResponse::Ok().json(json!({
             "status": "ready",
-            "keys": status.kids.len(),
-            "last_refresh_secs_ago": since,
+            "keys": statuses.iter().map(|s| s.kids.len()).sum::<usize>(),
+            "last_refresh_secs_ago": oldest,
         }));
-    }
+    };
+    let since = status.since_last_success.map(|d| d.as_secs());
     let reason = match since {
         None => "no signing keys loaded yet".to_owned(),
         Some(secs) => format!("signing keys are stale: last successful refresh {secs}s ago"),
     };
-    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(json!({
+    let failing = |yes: bool| if yes { "failing" } else { "ok" };
+    let mut body = json!({
         "message": "Not ready",
         "status": "not ready",
         "reason": reason,
-        "key_fetch": if status.last_error.is_some() { "failing" } else { "ok" },
+        "key_fetch": failing(status.last_error.is_some()),
+        "discovery": failing(status.discovery_failing),
         "retry_in_secs": status.next_attempt_in.map(|d| d.as_secs()),
-    }))
+    });
+    // With several issuers, which ones (configured URLs, never error text).
+    if stores.len() > 1 {
+        body["issuers_not_ready"] = json!(not_ready);
+    }
+    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body)
 }

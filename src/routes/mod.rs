@@ -26,8 +26,8 @@ use actix_web::web;
 use crate::auth::policy::{Authorize, Policy};
 use crate::metrics::{Metrics, RouteMetrics};
 
-/// The permission `/api/messages/admin` requires.
-pub const READ_ADMIN_MESSAGES: &str = "read:admin-messages";
+/// The permission `/api/messages/admin` requires (unless `auth.admin_permission` renames it).
+pub use crate::auth::policy::READ_ADMIN_MESSAGES;
 
 /// One route: what it answers, who may call it, and the handler.
 #[derive(Debug)]
@@ -98,13 +98,19 @@ pub static ROUTES: &[Route] = &[
 
 /// Registers [`ROUTES`], counted in metrics of their own: for an app assembled by hand.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    register(cfg, ROUTES, &Arc::new(Metrics::new()));
+    register(cfg, ROUTES, &Arc::new(Metrics::new()), READ_ADMIN_MESSAGES);
 }
 
 /// Registers `routes`: one resource per path, each method's handler behind its policy. Other
 /// methods on a known path get 405 (a method-guarded `Scope::route` would answer 404). Each
-/// resource keeps its route's [`RouteMetrics`], so a route cannot be served unlabelled.
-pub fn register(cfg: &mut web::ServiceConfig, routes: &'static [Route], metrics: &Arc<Metrics>) {
+/// resource keeps its route's [`RouteMetrics`], so a route cannot be served unlabelled. A
+/// policy requiring [`READ_ADMIN_MESSAGES`] requires `admin_permission` instead.
+pub fn register(
+    cfg: &mut web::ServiceConfig,
+    routes: &'static [Route],
+    metrics: &Arc<Metrics>,
+    admin_permission: &str,
+) {
     for (index, first) in routes.iter().enumerate() {
         if routes[..index].iter().any(|r| r.path == first.path) {
             continue;
@@ -115,7 +121,7 @@ pub fn register(cfg: &mut web::ServiceConfig, routes: &'static [Route], metrics:
             let handler = (route.handler)(web::method(route.method.clone()));
             resource = resource.route(match route.policy {
                 Policy::Public => handler,
-                policy => handler.wrap(Authorize(policy)),
+                policy => handler.wrap(Authorize(policy.with_admin_permission(admin_permission))),
             });
         }
         cfg.service(resource);

@@ -13,7 +13,8 @@ use super::raw::{Raw, RawAuth, RawCache, RawDevIssuer, RawJwks, RawMetrics, RawS
 use super::values::{at_most, http_url, non_empty, origin, positive, seconds, seconds_or_zero};
 use super::{
     AuthSettings, CacheSettings, CorsSettings, DevClient, DevIssuerSettings, Environment,
-    JwksSettings, MetricsSettings, ServerSettings, Settings, SettingsError,
+    IssuerSettings, JwksSettings, KeySource, MetricsSettings, Profile, ServerSettings, Settings,
+    SettingsError, describe_key,
 };
 
 pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsError> {
@@ -44,7 +45,7 @@ pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, S
     }
     let auth = auth(raw_auth, environment)?;
     let dev_issuer = dev_issuer.map(|dev| DevIssuerSettings {
-        audience: auth.audience.clone(),
+        audience: auth.audiences[0].clone(),
         ..dev
     });
     Ok(Settings {
@@ -194,7 +195,9 @@ fn dev_issuer(
     auth: &RawAuth,
     raw: RawDevIssuer,
 ) -> Result<Option<DevIssuerSettings>, SettingsError> {
-    let issuer_configured = !auth.domain.trim().is_empty() || !auth.issuer.trim().is_empty();
+    let issuer_configured = !auth.domain.trim().is_empty()
+        || !auth.issuer.trim().is_empty()
+        || auth.issuers.iter().any(|i| !i.trim().is_empty());
     if environment != Environment::Local || !raw.enabled || issuer_configured {
         return Ok(None);
     }
@@ -237,20 +240,131 @@ fn dev_issuer(
 }
 
 fn auth(raw: RawAuth, environment: Environment) -> Result<AuthSettings, SettingsError> {
-    let audience = raw.audience.trim();
-    if audience.is_empty() {
+    let audiences = list(&raw.audience);
+    if audiences.is_empty() {
         return Err(SettingsError::new(
             "auth.audience",
             "is required: set it to your API identifier (the audience tokens are issued for)",
         ));
     }
+    let issuers = issuers(&raw, environment)?;
+    let audience_claim = raw.audience_claim.trim();
+    if audience_claim.is_empty() {
+        return Err(SettingsError::new(
+            "auth.audience_claim",
+            "must name a claim, such as aud or client_id",
+        ));
+    }
+    let mut required_claims = Vec::with_capacity(raw.required_claims.len());
+    for entry in &raw.required_claims {
+        match entry.trim().split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() && !value.trim().is_empty() => {
+                required_claims.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            _ => {
+                return Err(SettingsError::new(
+                    "auth.required_claims",
+                    format!("{entry:?} is not a name=value pair, such as token_use=access"),
+                ));
+            }
+        }
+    }
+    let permissions_claim = raw.permissions_claim.trim();
+    json_pointer("auth.permissions_claim", permissions_claim)?;
+    let admin_permission = non_empty("auth.admin_permission", &raw.admin_permission)?;
+    let profile = match raw.profile.trim() {
+        "auth0" => Profile::Auth0,
+        "rfc9068" => Profile::Rfc9068,
+        other => {
+            return Err(SettingsError::new(
+                "auth.profile",
+                format!("{other:?} is not a profile; use \"auth0\" or \"rfc9068\""),
+            ));
+        }
+    };
+    let algorithms = algorithms(&raw.algorithms)?;
+    let leeway = u64::try_from(raw.leeway_secs)
+        .ok()
+        .filter(|s| *s <= 300)
+        .ok_or_else(|| {
+            SettingsError::new("auth.leeway_secs", "must be between 0 and 300 seconds")
+        })?;
+    let max_token_bytes = at_most(
+        "auth.max_token_bytes",
+        positive("auth.max_token_bytes", raw.max_token_bytes)?,
+        64 << 10,
+    )?;
 
-    let issuer = match (raw.issuer.trim(), raw.domain.trim()) {
+    Ok(AuthSettings {
+        issuers,
+        audiences,
+        audience_claim: audience_claim.to_owned(),
+        required_claims,
+        permissions_claim: permissions_claim.to_owned(),
+        admin_permission: admin_permission.trim().to_owned(),
+        profile,
+        algorithms,
+        leeway: Duration::from_secs(leeway),
+        max_token_bytes,
+    })
+}
+
+/// The non-empty entries of a comma-separated value, trimmed.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The trusted issuers: `auth.issuers`, or the one of `auth.issuer` or `auth.domain`.
+fn issuers(raw: &RawAuth, environment: Environment) -> Result<Vec<IssuerSettings>, SettingsError> {
+    let require_https = environment == Environment::Production;
+    let several: Vec<String> = raw.issuers.iter().flat_map(|entry| list(entry)).collect();
+    let jwks_uri = raw.jwks_uri.trim();
+    if !several.is_empty() {
+        for key in ["auth.issuer", "auth.domain", "auth.jwks_uri"] {
+            let set = match key {
+                "auth.issuer" => &raw.issuer,
+                "auth.domain" => &raw.domain,
+                _ => &raw.jwks_uri,
+            };
+            if !set.trim().is_empty() {
+                return Err(SettingsError::new(
+                    "auth.issuers",
+                    format!(
+                        "lists several issuers (each found by discovery): leave {} unset",
+                        describe_key(key)
+                    ),
+                ));
+            }
+        }
+        let mut issuers: Vec<IssuerSettings> = Vec::with_capacity(several.len());
+        for issuer in several {
+            secure_url("auth.issuers", &issuer, environment)?;
+            if issuers.iter().any(|i| i.issuer == issuer) {
+                return Err(SettingsError::new(
+                    "auth.issuers",
+                    format!("{issuer:?} appears twice"),
+                ));
+            }
+            issuers.push(IssuerSettings {
+                issuer,
+                keys: KeySource::Discovery,
+                require_https,
+            });
+        }
+        return Ok(issuers);
+    }
+    let (issuer, derived) = match (raw.issuer.trim(), raw.domain.trim()) {
         ("", "") => {
             return Err(SettingsError::new(
                 "auth.domain",
-                "is required: set AUTH0_DOMAIN to your tenant (e.g. example.us.auth0.com) \
-                 or AUTH0_ISSUER to the full issuer URL",
+                "is required: set AUTH0_DOMAIN to your tenant (e.g. example.us.auth0.com), \
+                 AUTH0_ISSUER (or ISSUER_BASE_URL) to the full issuer URL, or \
+                 APP__AUTH__ISSUERS to several",
             ));
         }
         ("", domain) => {
@@ -266,42 +380,48 @@ fn auth(raw: RawAuth, environment: Environment) -> Result<AuthSettings, Settings
                     format!("{domain:?} is not a bare host name like example.us.auth0.com"),
                 ));
             }
-            url
+            // An Auth0 tenant's keys are at a known place: no discovery needed.
+            let keys = format!("{url}.well-known/jwks.json");
+            (url, Some(keys))
         }
         (issuer, _) => {
             secure_url("auth.issuer", issuer, environment)?;
-            issuer.to_owned()
+            (issuer.to_owned(), None)
         }
     };
-
-    let jwks_uri = match raw.jwks_uri.trim() {
-        "" if issuer.ends_with('/') => format!("{issuer}.well-known/jwks.json"),
-        "" => format!("{issuer}/.well-known/jwks.json"),
-        uri => uri.to_owned(),
+    let keys = match (jwks_uri, derived) {
+        ("", None) => KeySource::Discovery,
+        ("", Some(uri)) => KeySource::Jwks(uri),
+        (uri, _) => {
+            secure_url("auth.jwks_uri", uri, environment)?;
+            KeySource::Jwks(uri.to_owned())
+        }
     };
-    secure_url("auth.jwks_uri", &jwks_uri, environment)?;
-
-    let algorithms = algorithms(&raw.algorithms)?;
-    let leeway = u64::try_from(raw.leeway_secs)
-        .ok()
-        .filter(|s| *s <= 300)
-        .ok_or_else(|| {
-            SettingsError::new("auth.leeway_secs", "must be between 0 and 300 seconds")
-        })?;
-    let max_token_bytes = at_most(
-        "auth.max_token_bytes",
-        positive("auth.max_token_bytes", raw.max_token_bytes)?,
-        64 << 10,
-    )?;
-
-    Ok(AuthSettings {
+    Ok(vec![IssuerSettings {
         issuer,
-        audience: audience.to_owned(),
-        jwks_uri,
-        algorithms,
-        leeway: Duration::from_secs(leeway),
-        max_token_bytes,
-    })
+        keys,
+        require_https,
+    }])
+}
+
+/// An RFC 6901 JSON Pointer: empty, or `/`-separated tokens where `~` is only `~0` or `~1`.
+fn json_pointer(key: &str, pointer: &str) -> Result<(), SettingsError> {
+    if !pointer.starts_with('/') {
+        return Err(SettingsError::new(
+            key,
+            format!("{pointer:?} is not a JSON Pointer: it must start with /, as in /permissions"),
+        ));
+    }
+    let mut chars = pointer.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(SettingsError::new(
+                key,
+                format!("{pointer:?}: in a JSON Pointer, ~ is written ~0 and / inside a name ~1"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The accepted signature algorithms: at least one, never HMAC, each once.

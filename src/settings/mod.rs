@@ -4,7 +4,8 @@
 //! 1. `config/default.toml` — every key, with a comment and a safe default;
 //! 2. `config/{APP_ENV}.toml` — `APP_ENV` is `local` (the default) or `production`;
 //! 3. the Auth0 samples' flat names: `HOST`, `PORT`, `CLIENT_ORIGIN_URL`, `AUTH0_DOMAIN`,
-//!    `AUTH0_AUDIENCE`, `AUTH0_ISSUER`, `AUTH0_JWKS_URI` (from the process or `.env`);
+//!    `AUTH0_AUDIENCE`, `AUTH0_ISSUER`, `AUTH0_JWKS_URI`, and below them the names of Auth0's
+//!    Node SDK, `ISSUER_BASE_URL` and `AUDIENCE` (from the process or `.env`);
 //! 4. `APP__SECTION__KEY` variables, e.g. `APP__JWKS__REFRESH_INTERVAL_SECS=60`; lists are
 //!    comma-separated (`APP__AUTH__ALGORITHMS=RS256,PS256`).
 //!
@@ -25,7 +26,8 @@ mod values;
 
 use raw::Raw;
 
-/// The flat variable names of Auth0's samples and the keys they set.
+/// The flat variable names and the keys they set, highest precedence first: the names of
+/// Auth0's samples, then those of Auth0's Node SDK (express-oauth2-jwt-bearer).
 pub const FLAT_NAMES: &[(&str, &str)] = &[
     ("HOST", "server.host"),
     ("PORT", "server.port"),
@@ -34,6 +36,8 @@ pub const FLAT_NAMES: &[(&str, &str)] = &[
     ("AUTH0_AUDIENCE", "auth.audience"),
     ("AUTH0_ISSUER", "auth.issuer"),
     ("AUTH0_JWKS_URI", "auth.jwks_uri"),
+    ("ISSUER_BASE_URL", "auth.issuer"),
+    ("AUDIENCE", "auth.audience"),
 ];
 
 /// Which profile's file is layered over `default.toml`.
@@ -97,18 +101,75 @@ pub struct CorsSettings {
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// The exact `iss` tokens must carry.
-    pub issuer: String,
-    /// The `aud` tokens must contain.
-    pub audience: String,
-    /// Where the signing keys are fetched from.
-    pub jwks_uri: String,
+    /// The issuers whose tokens are accepted; never empty.
+    pub issuers: Vec<IssuerSettings>,
+    /// A token must carry at least one of these in `audience_claim`; never empty.
+    pub audiences: Vec<String>,
+    /// The top-level claim holding the audience: `aud`, or e.g. `client_id` (Cognito).
+    pub audience_claim: String,
+    /// Claims that must be present with exactly this string value.
+    pub required_claims: Vec<(String, String)>,
+    /// Where the permissions are: an RFC 6901 JSON Pointer into the claims.
+    pub permissions_claim: String,
+    /// What `/api/messages/admin` requires.
+    pub admin_permission: String,
+    pub profile: Profile,
     /// Accepted signature algorithms; never empty, never HMAC.
     pub algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
     /// Longer bearer tokens are refused before any decoding.
     pub max_token_bytes: usize,
+}
+
+impl AuthSettings {
+    /// The first (usually the only) issuer.
+    pub fn issuer(&self) -> &str {
+        self.issuers.first().map_or("", |i| i.issuer.as_str())
+    }
+
+    /// The first issuer's configured JWKS URL; empty when its keys are found by discovery.
+    pub fn jwks_uri(&self) -> &str {
+        match self.issuers.first().map(|i| &i.keys) {
+            Some(KeySource::Jwks(uri)) => uri,
+            _ => "",
+        }
+    }
+
+    /// The audiences, comma-separated as configured.
+    pub fn audience(&self) -> String {
+        self.audiences.join(",")
+    }
+}
+
+/// One trusted issuer and where its keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSettings {
+    /// The exact `iss` its tokens carry.
+    pub issuer: String,
+    pub keys: KeySource,
+    /// Whether URLs found by discovery must be `https` (production, except loopback).
+    pub require_https: bool,
+}
+
+/// Where an issuer's signing keys are fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A configured JWKS URL (or one derived from an Auth0 domain).
+    Jwks(String),
+    /// The `jwks_uri` of the issuer's metadata (OpenID Connect discovery, else RFC 8414).
+    Discovery,
+}
+
+/// Which claims an access token must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+pub enum Profile {
+    /// `iss`, `aud`, `exp`; `typ` absent, `JWT` or `at+jwt`.
+    #[display("auth0")]
+    Auth0,
+    /// RFC 9068: `typ` `at+jwt`, and `iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`.
+    #[display("rfc9068")]
+    Rfc9068,
 }
 
 #[derive(Debug, Clone)]
@@ -171,7 +232,8 @@ impl SettingsError {
     }
 }
 
-/// `auth.audience (AUTH0_AUDIENCE or APP__AUTH__AUDIENCE)`: the key and every variable that sets it.
+/// `auth.audience (AUTH0_AUDIENCE or APP__AUTH__AUDIENCE)`: the key, its Auth0 sample name
+/// (the first of [`FLAT_NAMES`] that sets it) and its scoped variable.
 pub fn describe_key(key: &str) -> String {
     let scoped = format!("APP__{}", key.replace('.', "__").to_uppercase());
     match FLAT_NAMES.iter().find(|(_, k)| *k == key) {
@@ -201,13 +263,14 @@ pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings
             format!("{} not found (set APP_CONFIG_DIR)", default_file.display()),
         ));
     }
-    let flat: config::Map<String, String> = FLAT_NAMES
-        .iter()
-        .filter_map(|(name, key)| {
-            let value = env.get(*name)?;
-            Some((key.replace('.', "__"), value.clone()))
-        })
-        .collect();
+    // The first name set (and not empty) wins for its key: FLAT_NAMES is in precedence order.
+    let mut flat: config::Map<String, String> = config::Map::new();
+    for (name, key) in FLAT_NAMES {
+        if let Some(value) = env.get(*name).filter(|v| !v.trim().is_empty()) {
+            flat.entry(key.replace('.', "__"))
+                .or_insert_with(|| value.clone());
+        }
+    }
     let scoped: config::Map<String, String> = env
         .iter()
         .filter(|(name, _)| name.starts_with("APP__"))
@@ -233,6 +296,8 @@ pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("auth.algorithms")
+                .with_list_parse_key("auth.issuers")
+                .with_list_parse_key("auth.required_claims")
                 .source(Some(scoped)),
         )
         .build()

@@ -33,9 +33,9 @@ fn defaults_follow_the_auth0_samples() {
     assert_eq!(s.environment, Environment::Local);
     assert_eq!(s.server.port, 6060);
     assert_eq!(s.cors.allowed_origin, "http://localhost:4040");
-    assert_eq!(s.auth.issuer, "https://example.us.auth0.com/");
+    assert_eq!(s.auth.issuer(), "https://example.us.auth0.com/");
     assert_eq!(
-        s.auth.jwks_uri,
+        s.auth.jwks_uri(),
         "https://example.us.auth0.com/.well-known/jwks.json"
     );
     assert_eq!(s.auth.algorithms, vec![Algorithm::RS256]);
@@ -61,18 +61,150 @@ fn flat_names_set_their_keys() {
     assert_eq!(s.server.port, 7070);
     assert_eq!(s.server.host, "0.0.0.0");
     assert_eq!(s.cors.allowed_origin, "https://app.example.com");
-    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
-    assert_eq!(s.auth.jwks_uri, "http://127.0.0.1:9000/keys");
+    assert_eq!(s.auth.issuer(), "http://127.0.0.1:9000/");
+    assert_eq!(s.auth.jwks_uri(), "http://127.0.0.1:9000/keys");
 }
 
 #[test]
-fn issuer_overrides_domain_and_derives_the_jwks_uri() {
+fn issuer_overrides_domain_and_finds_its_keys_by_discovery() {
     let s = load_with(&[("AUTH0_ISSUER", "http://127.0.0.1:9000/")]).unwrap();
-    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+    assert_eq!(s.auth.issuer(), "http://127.0.0.1:9000/");
+    assert_eq!(s.auth.issuers[0].keys, KeySource::Discovery);
+}
+
+#[test]
+fn an_auth0_domain_keeps_its_known_jwks_url() {
+    let s = load_with(&[("AUTH0_DOMAIN", "tenant.eu.auth0.com")]).unwrap();
+    assert_eq!(s.auth.issuer(), "https://tenant.eu.auth0.com/");
     assert_eq!(
-        s.auth.jwks_uri,
-        "http://127.0.0.1:9000/.well-known/jwks.json"
+        s.auth.jwks_uri(),
+        "https://tenant.eu.auth0.com/.well-known/jwks.json"
     );
+}
+
+#[test]
+fn the_node_sdk_names_work_below_the_auth0_sample_names() {
+    let s = load(
+        &config_dir(),
+        &env(&[
+            ("ISSUER_BASE_URL", "https://kc.example.com/realms/demo"),
+            ("AUDIENCE", "account"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.auth.issuer(), "https://kc.example.com/realms/demo");
+    assert_eq!(s.auth.audiences, ["account"]);
+    let s = load(
+        &config_dir(),
+        &env(&[
+            ("ISSUER_BASE_URL", "https://kc.example.com/realms/demo"),
+            ("AUTH0_ISSUER", "https://tenant.auth0.com/"),
+            ("AUDIENCE", "account"),
+            ("AUTH0_AUDIENCE", "https://api"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.auth.issuer(), "https://tenant.auth0.com/");
+    assert_eq!(s.auth.audiences, ["https://api"]);
+}
+
+#[test]
+fn several_issuers_and_audiences_are_comma_separated() {
+    let s = load(
+        &config_dir(),
+        &env(&[
+            (
+                "APP__AUTH__ISSUERS",
+                "https://login.example.com/, https://tenant.auth0.com/",
+            ),
+            ("AUTH0_AUDIENCE", "https://api, account"),
+        ]),
+    )
+    .unwrap();
+    let issuers: Vec<&str> = s.auth.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    assert_eq!(
+        issuers,
+        ["https://login.example.com/", "https://tenant.auth0.com/"]
+    );
+    assert!(
+        s.auth
+            .issuers
+            .iter()
+            .all(|i| i.keys == KeySource::Discovery)
+    );
+    assert_eq!(s.auth.audiences, ["https://api", "account"]);
+    assert!(s.dev_issuer.is_none());
+}
+
+#[test]
+fn several_issuers_exclude_the_one_issuer_forms() {
+    let e = error_of(&[
+        (
+            "APP__AUTH__ISSUERS",
+            "https://a.example/,https://b.example/",
+        ),
+        ("AUTH0_ISSUER", "https://a.example/"),
+        ("AUTH0_AUDIENCE", "x"),
+    ]);
+    assert!(e.starts_with("auth.issuers (APP__AUTH__ISSUERS)"), "{e}");
+    assert!(e.contains("AUTH0_ISSUER"), "{e}");
+    let e = error_of(&[
+        (
+            "APP__AUTH__ISSUERS",
+            "https://a.example/,https://a.example/",
+        ),
+        ("AUTH0_AUDIENCE", "x"),
+    ]);
+    assert!(e.contains("appears twice"), "{e}");
+}
+
+#[test]
+fn provider_settings_are_checked_and_name_their_keys() {
+    let s = load_with(&[
+        ("APP__AUTH__AUDIENCE_CLAIM", "client_id"),
+        ("APP__AUTH__REQUIRED_CLAIMS", "token_use=access,tenant=t1"),
+        ("APP__AUTH__PERMISSIONS_CLAIM", "/realm_access/roles"),
+        ("APP__AUTH__ADMIN_PERMISSION", "admin-messages-reader"),
+        ("APP__AUTH__PROFILE", "rfc9068"),
+    ])
+    .unwrap();
+    assert_eq!(s.auth.audience_claim, "client_id");
+    assert_eq!(
+        s.auth.required_claims,
+        [
+            ("token_use".to_owned(), "access".to_owned()),
+            ("tenant".to_owned(), "t1".to_owned())
+        ]
+    );
+    assert_eq!(s.auth.permissions_claim, "/realm_access/roles");
+    assert_eq!(s.auth.admin_permission, "admin-messages-reader");
+    assert_eq!(s.auth.profile, Profile::Rfc9068);
+    for (var, value, key) in [
+        (
+            "APP__AUTH__REQUIRED_CLAIMS",
+            "token_use",
+            "auth.required_claims",
+        ),
+        (
+            "APP__AUTH__PERMISSIONS_CLAIM",
+            "permissions",
+            "auth.permissions_claim",
+        ),
+        (
+            "APP__AUTH__PERMISSIONS_CLAIM",
+            "/a~2b",
+            "auth.permissions_claim",
+        ),
+        ("APP__AUTH__PROFILE", "strict", "auth.profile"),
+    ] {
+        let mut pairs = minimal();
+        pairs.push((var, value));
+        let e = error_of(&pairs);
+        assert!(
+            e.starts_with(&format!("{key} ({var})")),
+            "{var}={value}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -98,7 +230,7 @@ fn scoped_variables_beat_flat_names_which_beat_files() {
 fn empty_variables_count_as_unset() {
     let s = load_with(&[("PORT", ""), ("AUTH0_ISSUER", "")]).unwrap();
     assert_eq!(s.server.port, 6060);
-    assert_eq!(s.auth.issuer, "https://example.us.auth0.com/");
+    assert_eq!(s.auth.issuer(), "https://example.us.auth0.com/");
 }
 
 #[test]
@@ -123,13 +255,13 @@ fn a_local_run_without_an_issuer_uses_the_development_issuer() {
     let s = load(&config_dir(), &env(&[])).unwrap();
     let dev = s.dev_issuer.expect("dev issuer in the local profile");
     assert_eq!(dev.port, 6061);
-    assert_eq!(s.auth.issuer, "http://localhost:6061/");
+    assert_eq!(s.auth.issuer(), "http://localhost:6061/");
     assert_eq!(
-        s.auth.jwks_uri,
+        s.auth.jwks_uri(),
         "http://127.0.0.1:6061/.well-known/jwks.json"
     );
-    assert_eq!(s.auth.audience, "https://hello-world.example.com");
-    assert_eq!(dev.audience, s.auth.audience);
+    assert_eq!(s.auth.audience(), "https://hello-world.example.com");
+    assert_eq!(dev.audience, s.auth.audience());
     assert!(
         dev.clients
             .iter()
@@ -148,7 +280,7 @@ fn the_development_issuer_follows_its_port_and_the_audience() {
         ]),
     )
     .unwrap();
-    assert_eq!(s.auth.issuer, "http://localhost:7001/");
+    assert_eq!(s.auth.issuer(), "http://localhost:7001/");
     assert_eq!(s.dev_issuer.unwrap().audience, "https://api.local");
 }
 
@@ -165,7 +297,7 @@ fn a_configured_tenant_switches_the_development_issuer_off() {
     )
     .unwrap();
     assert!(s.dev_issuer.is_none());
-    assert_eq!(s.auth.issuer, "http://127.0.0.1:9000/");
+    assert_eq!(s.auth.issuer(), "http://127.0.0.1:9000/");
 }
 
 #[test]
@@ -432,11 +564,11 @@ fn production_refuses_plain_http_issuer_and_jwks_urls_except_on_loopback() {
         "http://[::1]:9000/",
     ] {
         let s = production(&[("AUTH0_ISSUER", loopback)]).unwrap();
-        assert_eq!(s.auth.issuer, loopback);
+        assert_eq!(s.auth.issuer(), loopback);
     }
     // The local profile keeps accepting http, for issuers on a developer's network.
     let s = load_with(&[("AUTH0_ISSUER", "http://issuer.example.com/")]).unwrap();
-    assert_eq!(s.auth.issuer, "http://issuer.example.com/");
+    assert_eq!(s.auth.issuer(), "http://issuer.example.com/");
 }
 
 #[test]

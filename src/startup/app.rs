@@ -42,9 +42,10 @@ pub fn create_app(
         allowed_origin,
         admission,
     } = state;
+    let admin_permission = authenticator.admin_permission().to_owned();
     App::new()
         .app_data(authenticator)
-        .configure(|cfg| routes::register(cfg, routes, &metrics))
+        .configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))

@@ -29,7 +29,7 @@ pub fn serve_metrics(
             "/metrics",
             web::get().to(move || {
                 metrics.set_cached_tokens(authenticator.cached_tokens());
-                let text = authenticator.keys().render_metrics();
+                let text = authenticator.render_metrics();
                 async move {
                     HttpResponse::Ok()
                         // prometheus-client encodes OpenMetrics text (# EOF, # UNIT).

@@ -20,6 +20,7 @@ pub use middleware::Admission;
 
 use crate::auth::authenticator::Authenticator;
 use crate::auth::cache::TokenCache;
+use crate::auth::claims::PermissionsClaim;
 use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
@@ -67,18 +68,35 @@ fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
 
 /// What every worker shares: the key store (whose refresher the caller starts), the
 /// authenticator with its cache, and the metrics.
-fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Arc<JwksStore>) {
+fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Vec<Arc<JwksStore>>) {
     let metrics = Arc::new(Metrics::new());
-    let keys = JwksStore::new(&settings.auth, &settings.jwks, clock, Arc::clone(&metrics));
+    let auth = &settings.auth;
+    let keys: Vec<Arc<JwksStore>> = auth
+        .issuers
+        .iter()
+        .map(|issuer| {
+            JwksStore::new(
+                issuer,
+                &auth.algorithms,
+                &settings.jwks,
+                Arc::clone(&clock),
+                Arc::clone(&metrics),
+            )
+        })
+        .collect();
     let cache = settings
         .cache
         .enabled
-        .then(|| TokenCache::new(&settings.cache, settings.auth.leeway));
+        .then(|| TokenCache::new(&settings.cache, auth.leeway, keys.len()));
     let authenticator = web::Data::new(Authenticator::new(
-        TokenValidator::new(&settings.auth),
-        Arc::clone(&keys),
+        TokenValidator::new(auth),
+        keys.clone(),
         cache,
         Arc::clone(&metrics),
+        (
+            PermissionsClaim::new(&auth.permissions_claim),
+            auth.admin_permission.clone(),
+        ),
     ));
     let state = AppState {
         authenticator,
@@ -96,8 +114,8 @@ fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Arc<Jw
 pub struct Application {
     port: u16,
     server: Server,
-    keys: Arc<JwksStore>,
-    refresher: JoinHandle<()>,
+    keys: Vec<Arc<JwksStore>>,
+    refreshers: Vec<JoinHandle<()>>,
     management: Option<(u16, ServerHandle)>,
 }
 
@@ -134,7 +152,7 @@ impl Application {
             )?),
             None => None,
         };
-        let refresher = keys.spawn_refresher();
+        let refreshers = keys.iter().map(JwksStore::spawn_refresher).collect();
         let server = HttpServer::new(move || create_app(state.clone(), routes))
             .workers(settings.server.workers)
             // Whole seconds, rounded up: a fractional timeout must not become a forced stop.
@@ -147,19 +165,22 @@ impl Application {
                 source,
             })?
             .run();
+        let sources: Vec<String> = keys
+            .iter()
+            .map(|store| format!("{} (keys from {})", store.issuer(), store.uri()))
+            .collect();
         log::info!(
-            "listening on http://{}:{port} ({} profile); tokens from issuer {} (audience {}); keys from {}",
+            "listening on http://{}:{port} ({} profile); tokens from {} for audience {}",
             settings.server.host,
             settings.environment,
-            settings.auth.issuer,
-            settings.auth.audience,
-            settings.auth.jwks_uri,
+            sources.join(", "),
+            settings.auth.audiences.join(", "),
         );
         Ok(Self {
             port,
             server,
             keys,
-            refresher,
+            refreshers,
             management,
         })
     }
@@ -173,9 +194,14 @@ impl Application {
         self.management.as_ref().map(|(port, _)| *port)
     }
 
-    /// The key store, e.g. to trigger a refresh.
+    /// The (first) issuer's key store, e.g. to trigger a refresh.
     pub fn keys(&self) -> Arc<JwksStore> {
-        Arc::clone(&self.keys)
+        Arc::clone(&self.keys[0])
+    }
+
+    /// Every issuer's key store, in configuration order.
+    pub fn key_stores(&self) -> &[Arc<JwksStore>] {
+        &self.keys
     }
 
     /// A handle to stop the server.
@@ -200,7 +226,9 @@ impl Application {
     /// stops the key refresher and the metrics listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.refresher.abort();
+        for refresher in &self.refreshers {
+            refresher.abort();
+        }
         if let Some((_, management)) = self.management {
             management.stop(true).await;
         }

@@ -52,7 +52,7 @@ fn validation(c: &mut Criterion) {
         })
     });
 
-    let cache = TokenCache::new(&settings.cache, Duration::from_secs(30));
+    let cache = TokenCache::new(&settings.cache, Duration::from_secs(30), 1);
     let claims = {
         let header = validator.inspect(&token).unwrap();
         Arc::new(
@@ -64,8 +64,8 @@ fn validation(c: &mut Criterion) {
     let weight = TokenCache::weigh(token.len(), &claims);
     // As the server does: a lookup tells the cache of key-set generation 1 before the insert
     // (a newer generation seen later drops every entry).
-    let _ = cache.get(&token, 1, 0.0);
-    cache.insert(&token, claims, 1, weight);
+    let _ = cache.get(&token, 0.0, |_| 1, |_| Some(1));
+    cache.insert(&token, claims, (0, 1), weight);
     c.bench_function(
         "cache hit (hash, lookup by the whole token, exp re-check)",
         |b| {
@@ -74,7 +74,7 @@ fn validation(c: &mut Criterion) {
                     .duration_since(UNIX_EPOCH)
                     .unwrap()
                     .as_secs_f64();
-                match cache.get(black_box(&token), 1, now) {
+                match cache.get(black_box(&token), now, |_| 1, |_| Some(1)) {
                     Hit::Valid(claims) => claims,
                     other => panic!("{other:?}"),
                 }

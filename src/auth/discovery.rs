@@ -1,0 +1,189 @@
+//! Where an issuer's keys are: the `jwks_uri` of its metadata, found by OpenID Connect
+//! Discovery (`{issuer}/.well-known/openid-configuration`) or, when that is not there, by
+//! RFC 8414 (`/.well-known/oauth-authorization-server{issuer path}`).
+//!
+//! The document must name exactly the configured issuer (OIDC Discovery §4.3, RFC 8414 §3.3):
+//! otherwise a document served elsewhere on the host could point us at keys of its choosing.
+//! It is fetched with the key set's rules (timeout, size limit, no redirects) by the key
+//! store's refresher, never on a request's path.
+
+use actix_web::http::Uri;
+use serde_json::Value;
+
+use crate::auth::fetch::{FetchError, get};
+use crate::host::is_loopback_host;
+use crate::settings::{IssuerSettings, JwksSettings};
+
+/// The metadata URLs to try, in order: OpenID Connect Discovery, then RFC 8414.
+pub fn metadata_urls(issuer: &str) -> Vec<String> {
+    let trimmed = issuer.trim_end_matches('/');
+    let mut urls = vec![format!("{trimmed}/.well-known/openid-configuration")];
+    if let Ok(uri) = issuer.parse::<Uri>()
+        && let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
+    {
+        let path = uri.path().trim_end_matches('/');
+        urls.push(format!(
+            "{scheme}://{authority}/.well-known/oauth-authorization-server{path}"
+        ));
+    }
+    urls
+}
+
+/// The key set's conventional place when an issuer publishes no metadata: what this service
+/// derived before it did discovery, and where Auth0 serves it.
+pub fn conventional_jwks_uri(issuer: &str) -> String {
+    format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
+}
+
+/// Whether a discovery failure means the metadata could not be had at all (none published, or
+/// the issuer unreachable), rather than that it was wrong: then the conventional JWKS URL is
+/// worth a try. A document that names another issuer or no usable `jwks_uri` never is.
+pub fn metadata_missing(error: &FetchError) -> bool {
+    matches!(error, FetchError::Discovery { missing: true, .. })
+}
+
+/// The `jwks_uri` the issuer's metadata names, checked.
+pub async fn discover(
+    client: &awc::Client,
+    issuer: &IssuerSettings,
+    settings: &JwksSettings,
+) -> Result<String, FetchError> {
+    let urls = metadata_urls(&issuer.issuer);
+    let mut last = None;
+    for url in &urls {
+        match get(client, url, settings).await {
+            Ok((body, _)) => {
+                return jwks_uri(&body, issuer).map_err(|reason| FetchError::Discovery {
+                    url: url.clone(),
+                    reason,
+                    missing: false,
+                });
+            }
+            // Not there: the next kind of metadata may be.
+            Err(FetchError::Status(404)) => last = Some((url, FetchError::Status(404))),
+            Err(error) => {
+                let missing = matches!(error, FetchError::Request(_) | FetchError::Timeout(_));
+                return Err(FetchError::Discovery {
+                    url: url.clone(),
+                    reason: error.to_string(),
+                    missing,
+                });
+            }
+        }
+    }
+    let (url, error) = last.map_or_else(
+        || (issuer.issuer.clone(), "no metadata URL".to_owned()),
+        |(url, error)| (url.clone(), error.to_string()),
+    );
+    Err(FetchError::Discovery {
+        url,
+        reason: error,
+        missing: true,
+    })
+}
+
+/// The checked `jwks_uri` of a metadata document.
+fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
+    let document: Value =
+        serde_json::from_slice(body).map_err(|_| "the metadata is not JSON".to_owned())?;
+    let Some(members) = document.as_object() else {
+        return Err("the metadata is not a JSON object".to_owned());
+    };
+    match members.get("issuer") {
+        Some(Value::String(named)) if *named == issuer.issuer => {}
+        Some(Value::String(named)) => {
+            return Err(format!(
+                "the metadata names issuer {:?}, not the configured {:?}",
+                truncate(named),
+                issuer.issuer
+            ));
+        }
+        _ => return Err("the metadata has no issuer".to_owned()),
+    }
+    let Some(Value::String(uri)) = members.get("jwks_uri") else {
+        return Err("the metadata has no jwks_uri".to_owned());
+    };
+    let parsed = uri
+        .parse::<Uri>()
+        .ok()
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+        .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", truncate(uri)))?;
+    let loopback = parsed.host().is_some_and(is_loopback_host);
+    if issuer.require_https && parsed.scheme_str() != Some("https") && !loopback {
+        return Err(format!(
+            "jwks_uri {:?} is not https: production fetches keys over TLS only",
+            truncate(uri)
+        ));
+    }
+    Ok(uri.clone())
+}
+
+fn truncate(text: &str) -> &str {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::KeySource;
+
+    fn issuer(url: &str, require_https: bool) -> IssuerSettings {
+        IssuerSettings {
+            issuer: url.to_owned(),
+            keys: KeySource::Discovery,
+            require_https,
+        }
+    }
+
+    #[test]
+    fn metadata_urls_follow_oidc_discovery_then_rfc_8414() {
+        assert_eq!(
+            metadata_urls("https://kc.example.com/realms/demo"),
+            [
+                "https://kc.example.com/realms/demo/.well-known/openid-configuration",
+                "https://kc.example.com/.well-known/oauth-authorization-server/realms/demo",
+            ]
+        );
+        assert_eq!(
+            metadata_urls("https://tenant.auth0.com/"),
+            [
+                "https://tenant.auth0.com/.well-known/openid-configuration",
+                "https://tenant.auth0.com/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_document_must_name_exactly_the_configured_issuer() {
+        let ok = br#"{"issuer":"https://a.example/","jwks_uri":"https://a.example/keys"}"#;
+        assert_eq!(
+            jwks_uri(ok, &issuer("https://a.example/", true)).unwrap(),
+            "https://a.example/keys"
+        );
+        // Without the trailing slash it is another issuer.
+        assert!(jwks_uri(ok, &issuer("https://a.example", true)).is_err());
+        for bad in [
+            &br#"{"jwks_uri":"https://a.example/keys"}"#[..],
+            br#"{"issuer":7,"jwks_uri":"https://a.example/keys"}"#,
+            br#"{"issuer":"https://a.example/"}"#,
+            br#"{"issuer":"https://a.example/","jwks_uri":"file:///etc/passwd"}"#,
+            br#"[]"#,
+            b"<html>",
+        ] {
+            assert!(jwks_uri(bad, &issuer("https://a.example/", false)).is_err());
+        }
+    }
+
+    #[test]
+    fn production_wants_https_keys_except_on_loopback() {
+        let plain = br#"{"issuer":"https://a.example/","jwks_uri":"http://a.example/keys"}"#;
+        assert!(jwks_uri(plain, &issuer("https://a.example/", true)).is_err());
+        assert!(jwks_uri(plain, &issuer("https://a.example/", false)).is_ok());
+        let local = br#"{"issuer":"https://a.example/","jwks_uri":"http://127.0.0.1:9/keys"}"#;
+        assert!(jwks_uri(local, &issuer("https://a.example/", true)).is_ok());
+    }
+}
