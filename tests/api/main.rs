@@ -10,6 +10,7 @@ mod hostile;
 mod key_refresh;
 mod operations;
 mod properties;
+mod providers;
 mod routes;
 mod trust;
 mod validation;
