@@ -51,6 +51,9 @@ pub(crate) struct PendingToken {
 
 impl Authenticator {
     /// Takes `issuers` (at least one key store, by issuer) and where permissions are.
+    ///
+    /// # Panics
+    /// When `issuers` is empty: settings never produce that, so it is a programming error.
     pub fn new(
         validator: TokenValidator,
         issuers: Vec<Arc<JwksStore>>,
@@ -58,6 +61,7 @@ impl Authenticator {
         metrics: Arc<Metrics>,
         (permissions, admin_permission): (PermissionsClaim, String),
     ) -> Self {
+        assert!(!issuers.is_empty(), "an Authenticator needs an issuer");
         Self {
             validator,
             issuers,
@@ -128,7 +132,7 @@ impl Authenticator {
             let issuers = &self.issuers;
             let hit = cache.get(
                 token,
-                issuers[0].unix_now(),
+                self.keys().unix_now(),
                 |i| issuers.get(i).map_or(0, |s| s.generation()),
                 |i| issuers.get(i).and_then(|s| s.usable_generation()),
             );
@@ -233,6 +237,12 @@ impl Authenticator {
                 .verify(token, header, key)
                 .map_err(ApiError::InvalidToken)?,
         );
+        // The verified `iss` is the one whose keys were used (jsonwebtoken accepts any of the
+        // configured issuers): belt and braces against a parser that read it differently.
+        let issuer = self.issuers.get(verified_by.0).map(|s| s.issuer());
+        if claims.iss.as_deref() != issuer {
+            return Err(ApiError::InvalidToken(Rejection::WrongIssuer));
+        }
         if let Some(cache) = &self.cache {
             let weight = TokenCache::weigh(token.len(), &claims);
             cache.insert(token, Arc::clone(&claims), verified_by, weight);

@@ -48,9 +48,10 @@ impl<'de> Deserialize<'de> for NumericDate {
 
 /// The verified claims. Unknown claims are kept in `extra`, so `/api/private` can echo them.
 ///
-/// `iss`, `aud` and `exp` are `Option` only so that a token lacking one is refused with a
-/// precise reason ("missing exp claim") by the validator's required-claims check; in every
-/// `Claims` the validator hands out they are `Some`.
+/// `iss`, `aud` and `exp` are `Option` so that a token lacking one is refused with a precise
+/// reason ("missing exp claim") by the validator's required-claims check; in every `Claims`
+/// the validator hands out `iss` and `exp` are `Some`, and `aud` too unless
+/// `auth.audience_claim` names another claim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,11 +76,6 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Whether `permissions` is an array holding `permission` as a string.
-    pub fn has_permission(&self, permission: &str) -> bool {
-        PermissionsClaim::default().grants(self, permission)
-    }
-
     /// A top-level claim: `permissions` or any claim not typed above.
     pub fn member(&self, name: &str) -> Option<&Value> {
         match name {
@@ -271,7 +267,7 @@ mod tests {
         let with = |p: Value| {
             let mut v = base();
             v["permissions"] = p;
-            claims(v).unwrap().has_permission("read:admin-messages")
+            PermissionsClaim::default().grants(&claims(v).unwrap(), "read:admin-messages")
         };
         assert!(with(json!(["read:admin-messages"])));
         assert!(!with(json!([])));
@@ -279,9 +275,7 @@ mod tests {
         assert!(!with(json!({"read:admin-messages": true})));
         assert!(!with(json!(["read:admin-messages-x"])));
         assert!(
-            !claims(base())
-                .unwrap()
-                .has_permission("read:admin-messages")
+            !PermissionsClaim::default().grants(&claims(base()).unwrap(), "read:admin-messages")
         );
     }
 

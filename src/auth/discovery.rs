@@ -107,8 +107,17 @@ fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
         .parse::<Uri>()
         .ok()
         .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+        .filter(|u| !u.authority().is_some_and(|a| a.as_str().contains('@')))
         .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", truncate(uri)))?;
-    let loopback = parsed.host().is_some_and(is_loopback_host);
+    // Plain http to loopback is for an issuer that is itself on loopback: a remote document
+    // must not aim our fetches at this machine's own services.
+    let issuer_on_loopback = issuer
+        .issuer
+        .parse::<Uri>()
+        .ok()
+        .and_then(|u| u.host().map(is_loopback_host))
+        .unwrap_or(false);
+    let loopback = issuer_on_loopback && parsed.host().is_some_and(is_loopback_host);
     if issuer.require_https && parsed.scheme_str() != Some("https") && !loopback {
         return Err(format!(
             "jwks_uri {:?} is not https: production fetches keys over TLS only",
@@ -179,11 +188,17 @@ mod tests {
     }
 
     #[test]
-    fn production_wants_https_keys_except_on_loopback() {
+    fn production_wants_https_keys_except_from_a_loopback_issuer() {
         let plain = br#"{"issuer":"https://a.example/","jwks_uri":"http://a.example/keys"}"#;
         assert!(jwks_uri(plain, &issuer("https://a.example/", true)).is_err());
         assert!(jwks_uri(plain, &issuer("https://a.example/", false)).is_ok());
+        // A remote issuer's document cannot aim a plain fetch at this machine.
         let local = br#"{"issuer":"https://a.example/","jwks_uri":"http://127.0.0.1:9/keys"}"#;
-        assert!(jwks_uri(local, &issuer("https://a.example/", true)).is_ok());
+        assert!(jwks_uri(local, &issuer("https://a.example/", true)).is_err());
+        let both = br#"{"issuer":"http://127.0.0.1:8/","jwks_uri":"http://127.0.0.1:9/keys"}"#;
+        assert!(jwks_uri(both, &issuer("http://127.0.0.1:8/", true)).is_ok());
+        let userinfo =
+            br#"{"issuer":"https://a.example/","jwks_uri":"https://a.example@b.example/"}"#;
+        assert!(jwks_uri(userinfo, &issuer("https://a.example/", false)).is_err());
     }
 }

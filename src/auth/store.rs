@@ -338,11 +338,13 @@ impl JwksStore {
                     }
                     uri
                 }
-                // No metadata at all (or no answer) from an issuer never discovered: its keys
-                // may still be where Auth0 (and this service, before discovery) has them.
-                Err(error) if metadata_missing(&error) && lock(&self.uri).is_none() => {
-                    log::debug!("{error}; trying the conventional JWKS URL");
-                    conventional_jwks_uri(&self.issuer.issuer)
+                // No metadata (or no answer): the keys are still where discovery last found
+                // them, or, never discovered, where Auth0 (and this service before discovery)
+                // has them. A document that is wrong never gets here.
+                Err(error) if metadata_missing(&error) => {
+                    let known = lock(&self.uri).clone();
+                    log::debug!("{error}; fetching the keys from where they were");
+                    known.unwrap_or_else(|| conventional_jwks_uri(&self.issuer.issuer))
                 }
                 Err(error) => {
                     *lock(&self.tried) = self.uri();

@@ -1,5 +1,6 @@
 //! Token validation as RFC 8725 asks: a pinned algorithm allow-list, no key taken from the
-//! token, required `exp`/`iss`/`aud`, strict claim types, and a size bound before decoding.
+//! token, required `exp`/`iss` and an audience (`aud`, or `auth.audience_claim`), strict
+//! claim types, and a size bound before decoding.
 //!
 //! Validation is split in two so the extractor can look the key up in between:
 //! [`TokenValidator::inspect`] checks shape and header without any key, and
@@ -60,12 +61,12 @@ impl TokenValidator {
             let mut validation = Validation::new(*algorithm);
             let issuers: Vec<&str> = settings.issuers.iter().map(|i| i.issuer.as_str()).collect();
             validation.set_issuer(&issuers);
-            let by_aud = settings.audience_claim == "aud";
+            // RFC 9068 (§4) wants `aud` checked, whichever other claim names the audience.
+            let by_aud = settings.audience_claim == "aud" || settings.profile == Profile::Rfc9068;
             if by_aud {
                 validation.set_audience(&settings.audiences);
             }
-            // RFC 9068 wants `aud` whichever claim names the audience.
-            if by_aud || settings.profile == Profile::Rfc9068 {
+            if by_aud {
                 validation.set_required_spec_claims(&["exp", "iss", "aud"]);
             } else {
                 validation.set_required_spec_claims(&["exp", "iss"]);
@@ -181,19 +182,17 @@ impl TokenValidator {
     /// The `iss` of a token whose shape [`TokenValidator::inspect`] accepted, read before its
     /// signature is checked, only to pick the issuer whose keys may verify it.
     pub fn issuer_of(&self, token: &str) -> Result<String, Rejection> {
-        #[derive(Deserialize)]
-        struct Issuer {
-            iss: Option<Value>,
-        }
         let payload = token.split('.').nth(1).ok_or(Rejection::Malformed)?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| Rejection::Malformed)?;
-        let Issuer { iss } =
+        // Parsed as strictly as the claims will be: an object, no member twice.
+        let StrictObject(mut members) =
             serde_json::from_slice(&payload).map_err(|_| Rejection::MalformedClaims)?;
-        match iss {
+        match members.remove("iss") {
             Some(Value::String(iss)) => Ok(iss),
-            None => Err(Rejection::MissingIss),
+            // A null claim is an absent one, as for the other registered claims.
+            None | Some(Value::Null) => Err(Rejection::MissingIss),
             Some(_) => Err(Rejection::MalformedClaims),
         }
     }
@@ -380,10 +379,12 @@ mod tests {
             validator.issuer_of(&with_payload(&json!({"iss": "https://a/"}))),
             Ok("https://a/".to_owned())
         );
-        assert_eq!(
-            validator.issuer_of(&with_payload(&json!({"sub": "x"}))),
-            Err(Rejection::MissingIss)
-        );
+        for absent in [json!({"sub": "x"}), json!({"iss": null})] {
+            assert_eq!(
+                validator.issuer_of(&with_payload(&absent)),
+                Err(Rejection::MissingIss)
+            );
+        }
         for bad in [
             json!({"iss": ["https://a/"]}),
             json!({"iss": 7}),

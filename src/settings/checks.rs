@@ -343,11 +343,14 @@ fn issuers(raw: &RawAuth, environment: Environment) -> Result<Vec<IssuerSettings
         }
         let mut issuers: Vec<IssuerSettings> = Vec::with_capacity(several.len());
         for issuer in several {
-            secure_url("auth.issuers", &issuer, environment)?;
-            if issuers.iter().any(|i| i.issuer == issuer) {
+            issuer_url("auth.issuers", &issuer, environment)?;
+            // Both forms share one metadata URL, so one of them could never be ready.
+            let same =
+                |i: &IssuerSettings| i.issuer.trim_end_matches('/') == issuer.trim_end_matches('/');
+            if issuers.iter().any(same) {
                 return Err(SettingsError::new(
                     "auth.issuers",
-                    format!("{issuer:?} appears twice"),
+                    format!("{issuer:?} appears twice (with or without its trailing slash)"),
                 ));
             }
             issuers.push(IssuerSettings {
@@ -385,7 +388,7 @@ fn issuers(raw: &RawAuth, environment: Environment) -> Result<Vec<IssuerSettings
             (url, Some(keys))
         }
         (issuer, _) => {
-            secure_url("auth.issuer", issuer, environment)?;
+            issuer_url("auth.issuer", issuer, environment)?;
             (issuer.to_owned(), None)
         }
     };
@@ -404,7 +407,21 @@ fn issuers(raw: &RawAuth, environment: Environment) -> Result<Vec<IssuerSettings
     }])
 }
 
-/// An RFC 6901 JSON Pointer: empty, or `/`-separated tokens where `~` is only `~0` or `~1`.
+/// An issuer identifier: a secure URL (see [`secure_url`]) without query or fragment
+/// (RFC 8414 §2, OIDC Discovery §4: its metadata URL is built from it).
+fn issuer_url(key: &str, value: &str, environment: Environment) -> Result<(), SettingsError> {
+    let uri = secure_url(key, value, environment)?;
+    if uri.query().is_some() || value.contains('#') {
+        return Err(SettingsError::new(
+            key,
+            format!("{value:?}: an issuer URL has no query or fragment"),
+        ));
+    }
+    Ok(())
+}
+
+/// An RFC 6901 JSON Pointer into the claims: `/`-separated tokens (so never empty: the whole
+/// claims set is not a permission list) where `~` is only `~0` or `~1`.
 fn json_pointer(key: &str, pointer: &str) -> Result<(), SettingsError> {
     if !pointer.starts_with('/') {
         return Err(SettingsError::new(

@@ -148,14 +148,20 @@ fn several_issuers_exclude_the_one_issuer_forms() {
     ]);
     assert!(e.starts_with("auth.issuers (APP__AUTH__ISSUERS)"), "{e}");
     assert!(e.contains("AUTH0_ISSUER"), "{e}");
-    let e = error_of(&[
-        (
-            "APP__AUTH__ISSUERS",
-            "https://a.example/,https://a.example/",
-        ),
-        ("AUTH0_AUDIENCE", "x"),
-    ]);
-    assert!(e.contains("appears twice"), "{e}");
+    for twice in [
+        "https://a.example/,https://a.example/",
+        "https://a.example/,https://a.example",
+    ] {
+        let e = error_of(&[("APP__AUTH__ISSUERS", twice), ("AUTH0_AUDIENCE", "x")]);
+        assert!(e.contains("appears twice"), "{e}");
+    }
+    for (var, with_query) in [
+        ("AUTH0_ISSUER", "https://a.example/?tenant=1"),
+        ("APP__AUTH__ISSUERS", "https://a.example/#x"),
+    ] {
+        let e = error_of(&[(var, with_query), ("AUTH0_AUDIENCE", "x")]);
+        assert!(e.contains("no query or fragment"), "{e}");
+    }
 }
 
 #[test]
