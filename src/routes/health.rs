@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::authenticator::Authenticator;
+use crate::startup::Lifecycle;
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> HttpResponse {
@@ -14,7 +15,17 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: 200 when every issuer has a fresh key set loaded, else 503 saying why in a
 /// fixed vocabulary, and naming the issuers that are not ready. The fetch error itself (which
 /// can name internal hosts) goes only to the log.
-pub async fn readyz(auth: web::Data<Authenticator>) -> HttpResponse {
+pub async fn readyz(
+    auth: web::Data<Authenticator>,
+    lifecycle: Option<web::Data<Lifecycle>>,
+) -> HttpResponse {
+    if lifecycle.is_some_and(|l| l.is_draining()) {
+        return HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(json!({
+            "message": "Not ready",
+            "status": "not ready",
+            "reason": "shutting down",
+        }));
+    }
     let stores = auth.key_stores();
     let statuses: Vec<_> = stores.iter().map(|store| store.status()).collect();
     let not_ready: Vec<&str> = stores

@@ -81,6 +81,7 @@ fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {
             "server.shutdown_timeout_secs",
             raw.shutdown_timeout_secs,
         )?,
+        drain: seconds_or_zero("server.drain_secs", raw.drain_secs)?,
         max_header_bytes: at_most(
             "server.max_header_bytes",
             positive("server.max_header_bytes", raw.max_header_bytes)?,

@@ -72,6 +72,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long `/readyz` answers 503 before the listener closes.
+    pub drain: Duration,
     /// Requests with more header bytes (names and values) are refused with 431.
     pub max_header_bytes: usize,
 }

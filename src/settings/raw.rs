@@ -50,6 +50,7 @@ pub(super) struct RawServer {
     pub(super) port: i64,
     pub(super) workers: i64,
     pub(super) shutdown_timeout_secs: f64,
+    pub(super) drain_secs: f64,
     pub(super) max_header_bytes: i64,
 }
 

@@ -20,6 +20,8 @@ pub struct AppState {
     pub allowed_origin: String,
     /// What a request must satisfy before it is routed.
     pub admission: Admission,
+    /// Whether the server is draining (read by `/readyz`).
+    pub lifecycle: web::Data<super::Lifecycle>,
 }
 
 /// The app serving `routes` ([`routes::ROUTES`] in production; tests may declare their own)
@@ -41,10 +43,12 @@ pub fn create_app(
         metrics,
         allowed_origin,
         admission,
+        lifecycle,
     } = state;
     let admin_permission = authenticator.admin_permission().to_owned();
     App::new()
         .app_data(authenticator)
+        .app_data(lifecycle)
         .configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.

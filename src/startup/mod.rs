@@ -9,6 +9,7 @@ mod signals;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
@@ -106,8 +107,27 @@ fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Vec<Ar
             max_header_bytes: settings.server.max_header_bytes,
             loopback_only: settings.dev_issuer.is_some(),
         },
+        lifecycle: web::Data::new(Lifecycle::default()),
     };
     (state, keys)
+}
+
+/// Where the server is in its life: once draining (a stop signal came), `/readyz` answers
+/// 503 so balancers stop sending, while requests are still served.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    draining: std::sync::atomic::AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A bound, not yet running server with its key refresher and metrics listener.
@@ -116,6 +136,8 @@ pub struct Application {
     server: Server,
     keys: Vec<Arc<JwksStore>>,
     refreshers: Vec<JoinHandle<()>>,
+    lifecycle: web::Data<Lifecycle>,
+    drain: Duration,
     management: Option<(u16, ServerHandle)>,
 }
 
@@ -144,6 +166,7 @@ impl Application {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let (listener, port) = bind(&address)?;
         let (state, keys) = shared_state(&settings, clock);
+        let lifecycle = state.lifecycle.clone();
         let management = match settings.metrics.address {
             Some(address) => Some(serve_metrics(
                 address,
@@ -179,6 +202,8 @@ impl Application {
         Ok(Self {
             port,
             server,
+            lifecycle,
+            drain: settings.server.drain,
             keys,
             refreshers,
             management,
@@ -211,14 +236,33 @@ impl Application {
 
     /// Stops the server gracefully on SIGTERM or SIGINT (Ctrl-C): for the binary, not for tests.
     /// The handlers are installed before this returns, so no signal can slip past them.
+    /// With `server.drain_secs`, `/readyz` first answers 503 for that long while requests are
+    /// still served, so a balancer stops sending before the listener closes.
     pub fn stop_on_signals(&self) {
         let handle = self.server.handle();
         let signals = Signals::install();
+        let lifecycle = self.lifecycle.clone();
+        let drain = self.drain;
         actix_web::rt::spawn(async move {
             let signal = signals.recv().await;
-            log::info!("{signal} received: finishing in-flight requests, then stopping");
+            lifecycle.start_draining();
+            if !drain.is_zero() {
+                log::info!(
+                    "{signal} received: /readyz answers 503; still serving for {:.1}s, then \
+                     finishing in-flight requests and stopping",
+                    drain.as_secs_f64()
+                );
+                actix_web::rt::time::sleep(drain).await;
+            } else {
+                log::info!("{signal} received: finishing in-flight requests, then stopping");
+            }
             handle.stop(true).await;
         });
+    }
+
+    /// The server's lifecycle, e.g. to start draining by hand.
+    pub fn lifecycle(&self) -> web::Data<Lifecycle> {
+        self.lifecycle.clone()
     }
 
     /// Serves until the server stops (after [`Application::stop_on_signals`], or through its handle): it stops

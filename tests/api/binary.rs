@@ -174,6 +174,77 @@ async fn sigint_lets_an_in_flight_request_finish_then_exits_0() {
     signal_lets_an_in_flight_request_finish_then_exits_0("-INT").await;
 }
 
+#[actix_web::test]
+async fn sigterm_turns_readiness_503_while_still_serving_then_exits_0() {
+    let issuer = Issuer::new(key(0));
+    let issuer_url = spawn_issuer(&issuer);
+    let dir = empty_dir("drain");
+    let port = free_port();
+    let env = [
+        ("AUTH0_ISSUER", issuer_url.as_str()),
+        ("AUTH0_AUDIENCE", AUDIENCE),
+        ("APP__SERVER__DRAIN_SECS", "1.5"),
+    ];
+    let server = BINARY.start(&dir, &env, port);
+    let client = awc::Client::default();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(client.get(url("/readyz"))).await.status != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let token = issuer
+        .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
+        .unwrap();
+    let mut server = server;
+    let pid = server.0.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+
+    // Draining: not ready, yet every request is still served.
+    let ready = send(client.get(url("/readyz"))).await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert_eq!(ready.body["reason"], "shutting down");
+    let protected = send(
+        client
+            .get(url("/api/messages/protected"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(protected.status, 200, "{protected:?}");
+    assert_eq!(
+        send(client.get(url("/api/messages/public"))).await.status,
+        200
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1500),
+        "the listener closed before the drain ended: {:?}",
+        signalled.elapsed()
+    );
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(
+        log.contains("SIGTERM received: /readyz answers 503"),
+        "{log}"
+    );
+}
+
 /// The binary against a loopback issuer, with one request stuck behind a key fetch that
 /// takes `fetch_delay` (its token names a key the server has yet to fetch).
 struct InFlight {
