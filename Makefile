@@ -1,7 +1,8 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk
+.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk \
+	image image-test image-tools k8s-validate cluster-test cluster-test-short haproxy
 
 ## help: list the targets
 help:
@@ -37,6 +38,29 @@ bench: wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
+## image: the container image hello-world-api:latest (static musl binary FROM scratch), with podman
+MUSL := x86_64-unknown-linux-musl
+PODMAN := CONTAINERS_CONF=$(CURDIR)/deploy/containers.conf podman
+image: image-tools
+	CC_x86_64_unknown_linux_musl=musl-gcc CARGO_TARGET_DIR=target/image \
+	  $(CARGO) build --release --locked --target $(MUSL) --bin hello-world-api
+	$(PODMAN) build --tag hello-world-api:latest --file Containerfile .
+	@$(PODMAN) image inspect --format 'hello-world-api:latest: {{.Size}} bytes' hello-world-api:latest
+
+## image-test: run the image read-only, unprivileged, as uid 65532, against a local issuer
+image-test: image
+	$(CARGO) test --locked --test image -- --ignored --nocapture
+
+# podman, runc and musl-gcc from Debian's packages, the musl target from rustup; when missing.
+image-tools:
+	@command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && command -v musl-gcc >/dev/null 2>&1 \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq podman runc musl-tools; }
+	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+
+## k8s-validate: render deploy/kubernetes and validate every object strictly (kubernetes-validate)
+k8s-validate:
+	deploy/validate.sh
 
 ## check: exactly what CI runs: formatting, clippy, the whole suite, the docs, the short soak
 check: lint test doc soak-short
