@@ -62,8 +62,20 @@ image-tools:
 k8s-validate:
 	deploy/validate.sh
 
-## check: exactly what CI runs: formatting, clippy, the whole suite, the docs, the short soak
-check: lint test doc soak-short
+## cluster-test: 3 replicas behind HAProxy under wrk through a rolling restart, a key rotation and a 20 s issuer outage
+cluster-test: wrk haproxy
+	CLUSTER_OUTAGE_SECS=$${CLUSTER_OUTAGE_SECS:-20} $(CARGO) test --release --locked --test cluster -- --ignored --nocapture
+
+## cluster-test-short: the same with a 5 s outage (about 30 s; run by CI)
+cluster-test-short: wrk haproxy
+	CLUSTER_OUTAGE_SECS=5 $(CARGO) test --release --locked --test cluster -- --ignored --nocapture
+
+# haproxy comes from Debian's packages (in /usr/sbin, outside a normal user's PATH); installed when missing.
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq haproxy; }
+
+## check: exactly what CI runs: formatting, clippy, the suite, the docs, the short soak, the image, the manifests, the short cluster test
+check: lint test doc soak-short image-test k8s-validate cluster-test-short
 
 ## doc: the API docs, with rustdoc warnings (broken links, bad code blocks) as errors
 doc:

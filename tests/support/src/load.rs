@@ -192,3 +192,108 @@ pub fn wrk(dir: &Path, name: &str, url: &str, connections: u32, seconds: u64) ->
         .spawn()
         .expect("wrk is installed (make soak / make bench install it)")
 }
+
+/// A wrk script for a load whose requests change while it runs, when the test says so.
+///
+/// `phases` are lists of (path, token) requests, cycled through in turn; the phase in use is
+/// the one (1-based) whose number the file `control` holds, reread every 256 requests (a
+/// missing or unreadable file, or a number out of range, keeps the phase), so the test can
+/// switch phases at a moment it learns only while the load runs. Answers other than
+/// `expected` are counted apart (`unexpected=` in the `LOAD` line, see [`load_field`]),
+/// beside non-2xx and 5xx answers as [`script`] counts them; `phase=` is the last phase the
+/// first thread reached. Stop a long run with [`stop_wrk`].
+pub fn switched_script(phases: &[Vec<(&str, String)>], control: &Path, expected: u16) -> String {
+    let mut lua = String::from("local phases = {\n");
+    for requests in phases {
+        lua.push_str("  {\n");
+        for (path, token) in requests {
+            let _ = writeln!(lua, "    {{ {path:?}, \"{token}\" }},");
+        }
+        lua.push_str("  },\n");
+    }
+    let control = control.display().to_string();
+    let _ = write!(
+        lua,
+        r#"}}
+local control = {control:?}
+local expected = {expected}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function read_phase()
+  local f = io.open(control, "r")
+  if f then
+    local n = f:read("*n")
+    f:close()
+    if n and n >= 1 and n <= #phases then phase = n end
+  end
+end
+function init(args) i = 0; phase = 1; non2xx = 0; server_errors = 0; unexpected = 0; read_phase() end
+function request()
+  i = i + 1
+  if i % 256 == 0 then read_phase() end
+  local requests = phases[phase]
+  local r = requests[(i % #requests) + 1]
+  return wrk.format("GET", r[1], {{ ["Authorization"] = "Bearer " .. r[2] }})
+end
+function response(status, headers, body)
+  if status >= 500 then server_errors = server_errors + 1 end
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  if status ~= expected then unexpected = unexpected + 1 end
+end
+function done(summary, latency, requests)
+  local non2xx, server_errors, unexpected = 0, 0, 0
+  for _, t in ipairs(threads) do
+    non2xx = non2xx + t:get("non2xx")
+    server_errors = server_errors + t:get("server_errors")
+    unexpected = unexpected + t:get("unexpected")
+  end
+  local e = summary.errors
+  io.write(string.format("LOAD phase=%d requests=%d duration_us=%d non2xx=%d server_errors=%d unexpected=%d socket_errors=%d p50_us=%d p99_us=%d max_us=%d\n",
+    threads[1]:get("phase"), summary.requests, summary.duration, non2xx, server_errors, unexpected,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"#
+    );
+    lua
+}
+
+/// A field of the `LOAD` line a script printed (e.g. `unexpected` of [`switched_script`]), 0
+/// when absent.
+pub fn load_field(output: &Output, name: &str) -> u64 {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("LOAD "))
+        .and_then(|line| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Ends a wrk run early as Ctrl-C does: wrk stops its threads, then prints its summary and
+/// runs the script's `done` (so [`counts`] reads it from the output as usual).
+pub fn stop_wrk(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -INT {}", child.id());
+}
+
+/// A plain HTTP/1.0 `GET path` to `127.0.0.1:port` (so the body is never chunked): the status
+/// and the body, or `None` when nothing answered within 2 s.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let timeout = Some(std::time::Duration::from_secs(2));
+    stream.set_read_timeout(timeout).ok()?;
+    stream.set_write_timeout(timeout).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Some((status, body.to_owned()))
+}
