@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 ## help: list the targets
 help:
-	@awk -F': ' '/^## / { sub(/^## /, ""); split($$0, a, ": "); printf "  %-11s %s\n", a[1], substr($$0, length(a[1]) + 3) }' $(MAKEFILE_LIST)
+	@awk -F': ' '/^## / { sub(/^## /, ""); split($$0, a, ": "); printf "  %-19s %s\n", a[1], substr($$0, length(a[1]) + 3) }' $(MAKEFILE_LIST)
 
 ## run: build in release mode and serve on http://localhost:6060 (reads .env)
 run:
