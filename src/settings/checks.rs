@@ -9,12 +9,12 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use crate::host::is_loopback_host;
 
-use super::raw::{Raw, RawAuth, RawCache, RawDevIssuer, RawJwks, RawMetrics, RawServer};
+use super::raw::{Raw, RawAuth, RawCache, RawDevIssuer, RawDocs, RawJwks, RawMetrics, RawServer};
 use super::values::{at_most, http_url, non_empty, origin, positive, seconds, seconds_or_zero};
 use super::{
-    AuthSettings, CacheSettings, CorsSettings, DevClient, DevIssuerSettings, Environment,
-    IssuerSettings, JwksSettings, KeySource, MetricsSettings, Profile, ServerSettings, Settings,
-    SettingsError, describe_key,
+    AuthSettings, CacheSettings, CorsSettings, DevClient, DevIssuerSettings, DocsSettings,
+    Environment, IssuerSettings, JwksSettings, KeySource, MetricsSettings, Profile, ServerSettings,
+    Settings, SettingsError, TokenEndpoint, describe_key,
 };
 
 pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, SettingsError> {
@@ -43,7 +43,12 @@ pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, S
             raw_auth.audience = dev.audience.clone();
         }
     }
+    // An Auth0 tenant named by its domain has its token endpoint at a known place.
+    let auth0_tenant = !raw_auth.domain.trim().is_empty()
+        && raw_auth.issuer.trim().is_empty()
+        && raw_auth.issuers.iter().all(|i| i.trim().is_empty());
     let auth = auth(raw_auth, environment)?;
+    let docs = docs(raw.docs, &auth, dev_issuer.is_some() || auth0_tenant);
     let dev_issuer = dev_issuer.map(|dev| DevIssuerSettings {
         audience: auth.audiences[0].clone(),
         ..dev
@@ -58,8 +63,23 @@ pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, S
         jwks: jwks(raw.jwks)?,
         metrics: metrics(raw.metrics)?,
         cache: cache(raw.cache)?,
+        docs,
         dev_issuer,
     })
+}
+
+/// The description's settings; its token endpoint is `{issuer}/oauth/token`, known for the
+/// development issuer and an Auth0 tenant, assumed for another issuer (the first one).
+fn docs(raw: RawDocs, auth: &AuthSettings, known: bool) -> DocsSettings {
+    let url = format!("{}/oauth/token", auth.issuer().trim_end_matches('/'));
+    DocsSettings {
+        enabled: raw.enabled,
+        token_endpoint: if known {
+            TokenEndpoint::Known(url)
+        } else {
+            TokenEndpoint::Assumed(url)
+        },
+    }
 }
 
 fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {

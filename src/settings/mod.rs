@@ -59,6 +59,7 @@ pub struct Settings {
     pub jwks: JwksSettings,
     pub metrics: MetricsSettings,
     pub cache: CacheSettings,
+    pub docs: DocsSettings,
     /// The development issuer to start, when this is a local run with no issuer configured.
     pub dev_issuer: Option<DevIssuerSettings>,
 }
@@ -87,6 +88,33 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// No entry lives longer, whatever its token's `exp`.
     pub ttl: Duration,
+}
+
+/// The API's OpenAPI description at `GET /openapi.json`.
+#[derive(Debug, Clone)]
+pub struct DocsSettings {
+    /// Whether it is served (404 otherwise).
+    pub enabled: bool,
+    /// The token endpoint it announces for the client-credentials flow.
+    pub token_endpoint: TokenEndpoint,
+}
+
+/// Where a client gets a token: `{issuer}/oauth/token`, Auth0's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenEndpoint {
+    /// The development issuer's, or an Auth0 tenant's (`auth.domain`).
+    Known(String),
+    /// Another issuer's, assumed to follow Auth0's layout: a placeholder (its discovery
+    /// document's `token_endpoint` names the real one).
+    Assumed(String),
+}
+
+impl TokenEndpoint {
+    pub fn url(&self) -> &str {
+        match self {
+            TokenEndpoint::Known(url) | TokenEndpoint::Assumed(url) => url,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

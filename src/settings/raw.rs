@@ -13,7 +13,14 @@ pub(super) struct Raw {
     pub(super) jwks: RawJwks,
     pub(super) metrics: RawMetrics,
     pub(super) cache: RawCache,
+    pub(super) docs: RawDocs,
     pub(super) dev_issuer: RawDevIssuer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocs {
+    pub(super) enabled: bool,
 }
 
 #[derive(Deserialize)]

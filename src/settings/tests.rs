@@ -591,3 +591,51 @@ fn the_cache_is_bounded_in_bytes_with_a_default() {
         "{e}"
     );
 }
+
+#[test]
+fn the_description_is_served_locally_not_in_production_unless_asked() {
+    assert!(load_with(&[]).unwrap().docs.enabled);
+    assert!(
+        !load_with(&[("APP__DOCS__ENABLED", "false")])
+            .unwrap()
+            .docs
+            .enabled
+    );
+    let production = [
+        ("APP_ENV", "production"),
+        ("AUTH0_ISSUER", "https://issuer.example.com/"),
+        ("AUTH0_AUDIENCE", "x"),
+    ];
+    assert!(!load(&config_dir(), &env(&production)).unwrap().docs.enabled);
+    let mut asked = production.to_vec();
+    asked.push(("APP__DOCS__ENABLED", "true"));
+    assert!(load(&config_dir(), &env(&asked)).unwrap().docs.enabled);
+    let e = load_with(&[("APP__DOCS__ENABLED", "maybe")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("enabled"), "{e}");
+}
+
+#[test]
+fn the_token_endpoint_is_known_for_a_tenant_and_the_development_issuer_else_assumed() {
+    let tenant = load_with(&[]).unwrap();
+    assert_eq!(
+        tenant.docs.token_endpoint,
+        TokenEndpoint::Known("https://example.us.auth0.com/oauth/token".to_owned())
+    );
+    let dev = load(&config_dir(), &env(&[("APP__DEV_ISSUER__PORT", "7071")])).unwrap();
+    assert_eq!(
+        dev.docs.token_endpoint,
+        TokenEndpoint::Known("http://localhost:7071/oauth/token".to_owned())
+    );
+    for issuer in [
+        "https://id.example.com/realms/x",
+        "https://id.example.com/realms/x/",
+    ] {
+        let other = load_with(&[("AUTH0_ISSUER", issuer)]).unwrap();
+        assert_eq!(
+            other.docs.token_endpoint,
+            TokenEndpoint::Assumed("https://id.example.com/realms/x/oauth/token".to_owned())
+        );
+    }
+}
