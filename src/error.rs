@@ -144,6 +144,22 @@ pub struct ErrorBody<'a> {
 }
 
 impl ErrorBody<'_> {
+    /// The body's schema in the API's description (`#/components/schemas/Error`).
+    pub fn schema() -> utoipa::openapi::schema::Schema {
+        use crate::openapi::schemas::{object, one_of, string};
+        object(
+            [
+                ("message", string("What went wrong, for people")),
+                ("error", one_of(["invalid_token", "insufficient_scope"])),
+                (
+                    "error_description",
+                    string("Why the token was refused, or the permission it lacks"),
+                ),
+            ],
+            &["message"],
+        )
+    }
+
     /// The body as JSON bytes. Serialising a struct of strings cannot fail; the fallback keeps
     /// that promise without a panic path.
     pub fn to_json(&self) -> String {

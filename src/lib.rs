@@ -10,6 +10,7 @@ pub mod error;
 pub mod host;
 pub mod issuer;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod settings;

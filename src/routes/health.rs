@@ -5,7 +5,64 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::authenticator::Authenticator;
+use crate::openapi::schemas::{
+    constant, integer, nullable_integer, object, one_of, string, strings,
+};
+use crate::routes::Body;
 use crate::startup::Lifecycle;
+
+/// `{"status": "ok"}`.
+pub const HEALTHY: Body = Body {
+    name: "Healthy",
+    schema: || object([("status", constant("ok"))], &["status"]),
+};
+
+/// `{"status": "ready", "keys": …, "last_refresh_secs_ago": …}`.
+pub const READY: Body = Body {
+    name: "Ready",
+    schema: || {
+        object(
+            [
+                ("status", constant("ready")),
+                ("keys", integer("Signing keys loaded, all issuers together")),
+                (
+                    "last_refresh_secs_ago",
+                    nullable_integer("Seconds since the oldest successful key fetch"),
+                ),
+            ],
+            &["status", "keys", "last_refresh_secs_ago"],
+        )
+    },
+};
+
+/// Why `/readyz` is not ready, in a fixed vocabulary (never the fetch error itself).
+pub const NOT_READY: Body = Body {
+    name: "NotReady",
+    schema: || {
+        let state = || one_of(["ok", "failing"]);
+        object(
+            [
+                ("message", constant("Not ready")),
+                ("status", constant("not ready")),
+                (
+                    "reason",
+                    string("Why: no keys yet, stale keys, or shutting down"),
+                ),
+                ("key_fetch", state()),
+                ("discovery", state()),
+                (
+                    "retry_in_secs",
+                    nullable_integer("Seconds until the next key fetch"),
+                ),
+                (
+                    "issuers_not_ready",
+                    strings("With several issuers: the ones not ready"),
+                ),
+            ],
+            &["message", "status", "reason"],
+        )
+    },
+};
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> HttpResponse {

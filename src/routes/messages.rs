@@ -4,6 +4,14 @@ use actix_web::web::Json;
 use serde::Serialize;
 
 use crate::auth::extractor::Authenticated;
+use crate::openapi::schemas::{object, string};
+use crate::routes::Body;
+
+/// `{"text": …}`, the body of every message.
+pub const MESSAGE: Body = Body {
+    name: "Message",
+    schema: || object([("text", string("The message"))], &["text"]),
+};
 
 #[derive(Serialize)]
 pub struct Message {

@@ -1,6 +1,6 @@
-//! The route table: every route's method, path, policy and handler, declared once in
-//! [`ROUTES`]. Registration, the metrics `route` label and the API's description all come from
-//! it, so they cannot drift apart.
+//! The route table: every route's method, path, policy, answers and handler, declared once in
+//! [`ROUTES`]. Registration, the metrics `route` label and the API's OpenAPI description
+//! ([`crate::openapi`]) all come from it, so they cannot drift apart.
 //!
 //! Adding a route that needs a new permission is one [`Route`] here plus its handler:
 //!
@@ -10,10 +10,12 @@
 //!     path: "/api/reports",
 //!     policy: Policy::Permissions(&["read:reports"]),
 //!     summary: "The reports",
+//!     answers: &[Answer::ok("The reports", reports::REPORTS)],
 //!     handler: |route| route.to(reports::list),
 //! },
 //! ```
 
+mod docs;
 mod health;
 mod messages;
 mod seed;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::web;
+use utoipa::openapi::schema::Schema;
 
 use crate::auth::policy::{Authorize, Policy};
 use crate::metrics::{Metrics, RouteMetrics};
@@ -37,8 +40,38 @@ pub struct Route {
     pub policy: Policy,
     /// One line for the API's description.
     pub summary: &'static str,
+    /// What the handler itself answers, for the API's description. The policy's refusals
+    /// (401, 403, 503) and the framework's (404, 405, 431) are added there from the policy.
+    pub answers: &'static [Answer],
     /// Attaches the handler: `|route| route.to(handler)`.
     pub handler: fn(actix_web::Route) -> actix_web::Route,
+}
+
+/// One answer of a handler: its status, what it means, and its JSON body.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub status: u16,
+    pub description: &'static str,
+    pub body: Body,
+}
+
+impl Answer {
+    /// A 200 answer with this body.
+    pub const fn ok(description: &'static str, body: Body) -> Self {
+        Answer {
+            status: 200,
+            description,
+            body,
+        }
+    }
+}
+
+/// A JSON body as the API's description names it: a reusable schema under `name`.
+#[derive(Debug, Clone, Copy)]
+pub struct Body {
+    /// The name of its schema among the description's components (`#/components/schemas/…`).
+    pub name: &'static str,
+    pub schema: fn() -> Schema,
 }
 
 /// Every route the API serves.
@@ -48,6 +81,7 @@ pub static ROUTES: &[Route] = &[
         path: "/api/messages/public",
         policy: Policy::Public,
         summary: "A message anyone may read",
+        answers: &[Answer::ok("The public message", messages::MESSAGE)],
         handler: |route| route.to(messages::public),
     },
     Route {
@@ -55,6 +89,7 @@ pub static ROUTES: &[Route] = &[
         path: "/api/messages/protected",
         policy: Policy::Authenticated,
         summary: "A message for any valid access token",
+        answers: &[Answer::ok("The protected message", messages::MESSAGE)],
         handler: |route| route.to(messages::protected),
     },
     Route {
@@ -62,6 +97,7 @@ pub static ROUTES: &[Route] = &[
         path: "/api/messages/admin",
         policy: Policy::Permissions(&[READ_ADMIN_MESSAGES]),
         summary: "A message for tokens granting read:admin-messages",
+        answers: &[Answer::ok("The admin message", messages::MESSAGE)],
         handler: |route| route.to(messages::admin),
     },
     // The routes of Auth0's blog seed ("Node.js and Express API authorization").
@@ -70,6 +106,7 @@ pub static ROUTES: &[Route] = &[
         path: "/api/public",
         policy: Policy::Public,
         summary: "The blog seed's public status",
+        answers: &[Answer::ok("The public status", seed::STATUS)],
         handler: |route| route.to(seed::public),
     },
     Route {
@@ -77,6 +114,10 @@ pub static ROUTES: &[Route] = &[
         path: "/api/private",
         policy: Policy::Authenticated,
         summary: "The verified token's claims",
+        answers: &[Answer::ok(
+            "The verified token's claims, as the token carries them",
+            seed::CLAIMS,
+        )],
         handler: |route| route.to(seed::private),
     },
     // Probes, public: they reveal nothing but liveness and readiness.
@@ -85,6 +126,7 @@ pub static ROUTES: &[Route] = &[
         path: "/healthz",
         policy: Policy::Public,
         summary: "Liveness: the process answers",
+        answers: &[Answer::ok("The process serves requests", health::HEALTHY)],
         handler: |route| route.to(health::healthz),
     },
     Route {
@@ -92,7 +134,24 @@ pub static ROUTES: &[Route] = &[
         path: "/readyz",
         policy: Policy::Public,
         summary: "Readiness: fresh signing keys are loaded",
+        answers: &[
+            Answer::ok("Every issuer's signing keys are fresh", health::READY),
+            Answer {
+                status: 503,
+                description: "Not ready: no signing keys yet, stale keys, or shutting down",
+                body: health::NOT_READY,
+            },
+        ],
         handler: |route| route.to(health::readyz),
+    },
+    // Answers 404 unless `docs.enabled`.
+    Route {
+        method: Method::GET,
+        path: "/openapi.json",
+        policy: Policy::Public,
+        summary: "This description of the API (OpenAPI 3.1)",
+        answers: &[Answer::ok("The OpenAPI 3.1 document", docs::DOCUMENT)],
+        handler: |route| route.to(docs::openapi),
     },
 ];
 

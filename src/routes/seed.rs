@@ -5,6 +5,28 @@ use serde::Serialize;
 
 use crate::auth::claims::Claims;
 use crate::auth::extractor::Authenticated;
+use crate::openapi::schemas::{claims, object, string};
+use crate::routes::Body;
+
+/// `{"status": "success", "msg": …}`, the blog seed's public answer.
+pub const STATUS: Body = Body {
+    name: "Status",
+    schema: || {
+        object(
+            [
+                ("status", string("Always success")),
+                ("msg", string("A greeting")),
+            ],
+            &["status", "msg"],
+        )
+    },
+};
+
+/// The verified token's claims: registered claims typed as RFC 7519 says, any others as sent.
+pub const CLAIMS: Body = Body {
+    name: "Claims",
+    schema: claims,
+};
 
 #[derive(Serialize)]
 pub struct Status {

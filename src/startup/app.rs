@@ -9,6 +9,7 @@ use actix_web::{App, web};
 
 use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
+use crate::openapi::ApiDocument;
 use crate::routes::{self, Route};
 use crate::startup::middleware::{Admission, CorsWhenAsked, admit, cors, envelope};
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub admission: Admission,
     /// Whether the server is draining (read by `/readyz`).
     pub lifecycle: web::Data<super::Lifecycle>,
+    /// The API's description, when `docs.enabled` (else `/openapi.json` answers 404).
+    pub docs: Option<web::Data<ApiDocument>>,
 }
 
 /// The app serving `routes` ([`routes::ROUTES`] in production; tests may declare their own)
@@ -44,12 +47,14 @@ pub fn create_app(
         allowed_origin,
         admission,
         lifecycle,
+        docs,
     } = state;
     let admin_permission = authenticator.admin_permission().to_owned();
-    App::new()
-        .app_data(authenticator)
-        .app_data(lifecycle)
-        .configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
+    let mut app = App::new().app_data(authenticator).app_data(lifecycle);
+    if let Some(docs) = docs {
+        app = app.app_data(docs);
+    }
+    app.configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))

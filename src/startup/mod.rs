@@ -26,6 +26,7 @@ use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
+use crate::openapi::{ApiDocument, Context, DocumentError};
 use crate::routes::{self, Route};
 use crate::settings::Settings;
 use management::serve_metrics;
@@ -48,6 +49,8 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+    #[display("docs: cannot describe the API: {_0}")]
+    Docs(DocumentError),
     #[display("metrics.address: cannot listen on {address}: {source}")]
     MetricsBind {
         #[error(not(source))]
@@ -68,8 +71,19 @@ fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
 }
 
 /// What every worker shares: the key store (whose refresher the caller starts), the
-/// authenticator with its cache, and the metrics.
-fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Vec<Arc<JwksStore>>) {
+/// authenticator with its cache, the metrics, and the description of `routes`.
+fn shared_state(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    routes: &[Route],
+) -> Result<(AppState, Vec<Arc<JwksStore>>), StartupError> {
+    let docs = if settings.docs.enabled {
+        let document =
+            ApiDocument::new(routes, &Context::new(settings)).map_err(StartupError::Docs)?;
+        Some(web::Data::new(document))
+    } else {
+        None
+    };
     let metrics = Arc::new(Metrics::new());
     let auth = &settings.auth;
     let keys: Vec<Arc<JwksStore>> = auth
@@ -108,8 +122,9 @@ fn shared_state(settings: &Settings, clock: Arc<dyn Clock>) -> (AppState, Vec<Ar
             loopback_only: settings.dev_issuer.is_some(),
         },
         lifecycle: web::Data::new(Lifecycle::default()),
+        docs,
     };
-    (state, keys)
+    Ok((state, keys))
 }
 
 /// Where the server is in its life: once draining (a stop signal came), `/readyz` answers
@@ -165,7 +180,7 @@ impl Application {
         install_crypto_provider();
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let (listener, port) = bind(&address)?;
-        let (state, keys) = shared_state(&settings, clock);
+        let (state, keys) = shared_state(&settings, clock, routes)?;
         let lifecycle = state.lifecycle.clone();
         let management = match settings.metrics.address {
             Some(address) => Some(serve_metrics(

@@ -1,0 +1,723 @@
+//! The API's OpenAPI 3.1 description, generated from the route table ([`crate::routes::ROUTES`])
+//! that also registers the routes, so the two cannot drift apart: each route's method, path,
+//! summary and the handler's own answers come from its declaration; who may call it (the
+//! security requirement, and the 401, 403 and 503 a token check can answer) from its policy;
+//! the answers every route can get from the framework (404, 405, 431) are added to all.
+//!
+//! It is built once at start-up ([`ApiDocument`]) and served at `GET /openapi.json` when
+//! `docs.enabled` is on.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::http::Method;
+use actix_web::web::Bytes;
+use derive_more::{Display, Error};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::info::{InfoBuilder, LicenseBuilder};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ComponentsBuilder, Ref, Schema};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement,
+    SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, OpenApi, OpenApiBuilder, Paths, RefOr, Required};
+
+use crate::auth::policy::Policy;
+use crate::error::{ErrorBody, REALM};
+use crate::routes::Route;
+use crate::settings::{Settings, TokenEndpoint};
+
+/// The name of the bearer JWT security scheme.
+pub const BEARER: &str = "bearerAuth";
+/// The name of the OAuth 2.0 (client credentials) security scheme.
+pub const OAUTH2: &str = "oauth2";
+/// The name of the error body's schema.
+pub const ERROR: &str = "Error";
+
+/// What the description needs beyond the routes: how this server was configured.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `auth.admin_permission`: what `read:admin-messages` is renamed to.
+    pub admin_permission: String,
+    /// Where the permissions are read (`auth.permissions_claim`).
+    pub permissions_claim: String,
+    /// Where a client gets a token with the client-credentials grant.
+    pub token_endpoint: TokenEndpoint,
+    /// The audiences a token must carry (one is the `audience` of a token request to Auth0).
+    pub audiences: Vec<String>,
+    /// Whether requests to hosts other than loopback are refused with 421 (development issuer).
+    pub loopback_only: bool,
+}
+
+impl Context {
+    pub fn new(settings: &Settings) -> Self {
+        Context {
+            admin_permission: settings.auth.admin_permission.clone(),
+            permissions_claim: settings.auth.permissions_claim.clone(),
+            token_endpoint: settings.docs.token_endpoint.clone(),
+            audiences: settings.auth.audiences.clone(),
+            loopback_only: settings.dev_issuer.is_some(),
+        }
+    }
+}
+
+/// Why the routes cannot be described.
+#[derive(Debug, Display, Error, PartialEq, Eq)]
+pub enum DocumentError {
+    #[display("route {method} {path}: OpenAPI cannot describe the method {method}")]
+    Method {
+        #[error(not(source))]
+        method: String,
+        #[error(not(source))]
+        path: String,
+    },
+    #[display("route {method} {path} is declared twice")]
+    Duplicate {
+        #[error(not(source))]
+        method: String,
+        #[error(not(source))]
+        path: String,
+    },
+    #[display("route {method} {path}: its handler declares {status}, which its policy answers")]
+    Status {
+        #[error(not(source))]
+        method: String,
+        #[error(not(source))]
+        path: String,
+        #[error(not(source))]
+        status: u16,
+    },
+    #[display("two different schemas are named {name}")]
+    Schema {
+        #[error(not(source))]
+        name: String,
+    },
+    #[display("the description does not serialise: {_0}")]
+    Json(#[error(not(source))] String),
+}
+
+/// The description as served: JSON, built once.
+#[derive(Debug, Clone)]
+pub struct ApiDocument {
+    json: Bytes,
+}
+
+impl ApiDocument {
+    /// Describes `routes` as this server serves them.
+    pub fn new(routes: &[Route], context: &Context) -> Result<Self, DocumentError> {
+        let json = describe(routes, context)?
+            .to_json()
+            .map_err(|e| DocumentError::Json(e.to_string()))?;
+        Ok(ApiDocument {
+            json: Bytes::from(json),
+        })
+    }
+
+    /// The JSON text (a cheap copy of shared bytes).
+    pub fn json(&self) -> Bytes {
+        self.json.clone()
+    }
+}
+
+/// The OpenAPI 3.1 description of `routes`.
+pub fn describe(routes: &[Route], context: &Context) -> Result<OpenApi, DocumentError> {
+    let mut schemas: BTreeMap<&str, Schema> = BTreeMap::new();
+    schemas.insert(ERROR, ErrorBody::schema());
+    let mut paths = Paths::new();
+    let mut seen: BTreeSet<(String, &str)> = BTreeSet::new();
+    // Each permission, and the routes that require it.
+    let mut scopes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut any_token = false;
+
+    for route in routes {
+        let name = || (route.method.to_string(), route.path.to_owned());
+        let method = http_method(&route.method).ok_or_else(|| {
+            let (method, path) = name();
+            DocumentError::Method { method, path }
+        })?;
+        if !seen.insert((route.method.to_string(), route.path)) {
+            let (method, path) = name();
+            return Err(DocumentError::Duplicate { method, path });
+        }
+        let policy = route
+            .policy
+            .with_admin_permission(&context.admin_permission);
+        let (path, parameters) = template(route.path);
+
+        let mut responses: BTreeMap<String, RefOr<Response>> = BTreeMap::new();
+        for answer in route.answers {
+            let schema = (answer.body.schema)();
+            match schemas.get(answer.body.name) {
+                Some(known) if *known != schema => {
+                    return Err(DocumentError::Schema {
+                        name: answer.body.name.to_owned(),
+                    });
+                }
+                _ => {
+                    schemas.insert(answer.body.name, schema);
+                }
+            }
+            responses.insert(
+                answer.status.to_string(),
+                json_response(answer.description, answer.body.name).into(),
+            );
+        }
+        let mut shared = vec![
+            (404, "NotFound"),
+            (405, "MethodNotAllowed"),
+            (431, "HeadersTooLarge"),
+        ];
+        if context.loopback_only {
+            shared.push((421, "MisdirectedRequest"));
+        }
+        let mut security = Vec::new();
+        if let Policy::Authenticated | Policy::Permissions(_) = policy {
+            any_token = true;
+            shared.extend([(401, "Unauthorized"), (503, "KeysUnavailable")]);
+            let required: &[&str] = match policy {
+                Policy::Permissions(required) => required,
+                _ => &[],
+            };
+            for permission in required {
+                scopes
+                    .entry(permission)
+                    .or_default()
+                    .push(format!("{} {}", route.method, route.path));
+            }
+            if !required.is_empty() {
+                insert_new(&mut responses, 403, forbidden(required).into(), route)?;
+            }
+            security = vec![
+                SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                SecurityRequirement::new(OAUTH2, required.iter().copied()),
+            ];
+        }
+        for (status, component) in shared {
+            insert_new(
+                &mut responses,
+                status,
+                Ref::from_response_name(component).into(),
+                route,
+            )?;
+        }
+
+        let mut operation = OperationBuilder::new()
+            .summary(Some(route.summary))
+            .description(Some(who_may_call(policy, &context.permissions_claim)))
+            .operation_id(Some(operation_id(&route.method, route.path)))
+            .securities(Some(security));
+        for parameter in parameters {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name(parameter)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(schemas::string("A path segment"))),
+            );
+        }
+        let mut operation = operation.build();
+        operation.responses.responses = responses;
+        paths.add_path_operation(path, vec![method], operation);
+    }
+
+    let mut components = ComponentsBuilder::new()
+        .response(
+            "NotFound",
+            error_response("Not Found: no route at this path (any path not listed here)"),
+        )
+        .response(
+            "MethodNotAllowed",
+            error_response("Method Not Allowed: the path is known, the method is not"),
+        )
+        .response(
+            "HeadersTooLarge",
+            error_response(
+                "Request Header Fields Too Large: the request's header names and values add up \
+                 to more than server.max_header_bytes",
+            ),
+        );
+    if context.loopback_only {
+        components = components.response(
+            "MisdirectedRequest",
+            error_response(
+                "Misdirected Request: while the development issuer runs, only requests to \
+                 localhost, 127.0.0.1 or [::1] are served",
+            ),
+        );
+    }
+    if any_token {
+        components = components
+            .response("Unauthorized", unauthorized())
+            .response("KeysUnavailable", keys_unavailable())
+            .security_scheme(BEARER, bearer())
+            .security_scheme(OAUTH2, oauth2(context, &scopes));
+    }
+    for (name, schema) in schemas {
+        components = components.schema(name, schema);
+    }
+
+    Ok(OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Hello World API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(format!(
+                    "{}.\n\nEvery answer is JSON; every error is `{{\"message\": …}}` (the \
+                     `{ERROR}` schema), with the RFC 6750 `error` and `error_description` on \
+                     authentication errors. Routes that need a token take it as \
+                     `Authorization: Bearer <JWT>`.",
+                    env!("CARGO_PKG_DESCRIPTION")
+                )))
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name(env!("CARGO_PKG_LICENSE"))
+                        .identifier(Some(env!("CARGO_PKG_LICENSE")))
+                        .build(),
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build())
+}
+
+/// Adds a response the policy or the framework gives, refusing one the handler already declared.
+fn insert_new(
+    responses: &mut BTreeMap<String, RefOr<Response>>,
+    status: u16,
+    response: RefOr<Response>,
+    route: &Route,
+) -> Result<(), DocumentError> {
+    if responses.insert(status.to_string(), response).is_some() {
+        return Err(DocumentError::Status {
+            method: route.method.to_string(),
+            path: route.path.to_owned(),
+            status,
+        });
+    }
+    Ok(())
+}
+
+fn http_method(method: &Method) -> Option<HttpMethod> {
+    Some(match *method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::DELETE => HttpMethod::Delete,
+        Method::OPTIONS => HttpMethod::Options,
+        Method::HEAD => HttpMethod::Head,
+        Method::PATCH => HttpMethod::Patch,
+        Method::TRACE => HttpMethod::Trace,
+        _ => return None,
+    })
+}
+
+/// The OpenAPI path template of an actix-web path (`{id:\d+}` becomes `{id}`) and the names of
+/// its parameters.
+fn template(path: &str) -> (String, Vec<String>) {
+    let mut template = String::with_capacity(path.len());
+    let mut parameters = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        template.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 1..start + end];
+        let name = inner.split(':').next().unwrap_or(inner);
+        template.push('{');
+        template.push_str(name);
+        template.push('}');
+        parameters.push(name.to_owned());
+        rest = &rest[start + end + 1..];
+    }
+    template.push_str(rest);
+    (template, parameters)
+}
+
+/// `get_api_messages_public`.
+fn operation_id(method: &Method, path: &str) -> String {
+    let mut id = method.as_str().to_ascii_lowercase();
+    for word in path.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if !word.is_empty() {
+            id.push('_');
+            id.push_str(word);
+        }
+    }
+    id
+}
+
+/// Who may call a route, in words.
+fn who_may_call(policy: Policy, permissions_claim: &str) -> String {
+    match policy {
+        Policy::Public => "Public: no token needed.".to_owned(),
+        Policy::Authenticated => "Requires a valid access token.".to_owned(),
+        Policy::Permissions(required) => format!(
+            "Requires a valid access token granting {} (read from the token's \
+             `{permissions_claim}` claim; as OAuth 2.0 scopes: the same names).",
+            listed(required)
+        ),
+    }
+}
+
+/// `` `a` `` or `` `a` and `b` ``.
+fn listed(permissions: &[&str]) -> String {
+    let quoted: Vec<String> = permissions.iter().map(|p| format!("`{p}`")).collect();
+    match quoted.as_slice() {
+        [one] => format!("the permission {one}"),
+        [init @ .., last] => format!("the permissions {} and {last}", init.join(", ")),
+        [] => "no permission".to_owned(),
+    }
+}
+
+fn json_response(description: &str, schema: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .build()
+}
+
+fn error_response(description: &str) -> Response {
+    json_response(description, ERROR)
+}
+
+fn challenge(description: &str, pattern: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .description(Some(description))
+        .schema(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::String)
+                .pattern(Some(pattern)),
+        )
+        .build()
+}
+
+fn unauthorized() -> Response {
+    let mut response = error_response(
+        "Unauthorized: no bearer token (`Requires authentication`), or a token that failed \
+         validation (`Bad credentials`, `error` `invalid_token`, the reason in \
+         `error_description`)",
+    );
+    response.headers.insert(
+        "WWW-Authenticate".to_owned(),
+        challenge(
+            "The RFC 6750 challenge: the realm, and for a refused token the error and its reason",
+            &format!(
+                r#"^Bearer realm="{REALM}"(, error="invalid_token", error_description="[^"\\]*")?$"#
+            ),
+        ),
+    );
+    response
+}
+
+fn forbidden(required: &[&str]) -> Response {
+    let scope = required.join(" ");
+    let mut response = error_response(&format!(
+        "Forbidden: a valid token that does not grant {} (`Permission denied`, `error` \
+         `insufficient_scope`)",
+        listed(required)
+    ));
+    response.headers.insert(
+        "WWW-Authenticate".to_owned(),
+        challenge(
+            "The RFC 6750 challenge naming the scope required",
+            &format!(
+                r#"^Bearer realm="{REALM}", error="insufficient_scope", scope="{}"$"#,
+                escape_regex(&scope)
+            ),
+        ),
+    );
+    response
+}
+
+fn escape_regex(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn keys_unavailable() -> Response {
+    let mut response = error_response(
+        "Service Unavailable: no usable signing key (the issuer has been unreachable since \
+         start-up, or for longer than jwks.max_stale_secs): `Unable to verify credentials`",
+    );
+    response.headers.insert(
+        "Retry-After".to_owned(),
+        HeaderBuilder::new()
+            .description(Some("Seconds until the next attempt to fetch the keys"))
+            .schema(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .build(),
+    );
+    response
+}
+
+fn bearer() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "An access token (a signed JWT) from the configured issuer, in \
+                 `Authorization: Bearer <token>`",
+            ))
+            .build(),
+    )
+}
+
+fn oauth2(context: &Context, scopes: &BTreeMap<&str, Vec<String>>) -> SecurityScheme {
+    let scopes: Scopes = scopes
+        .iter()
+        .map(|(permission, routes)| {
+            (
+                permission.to_string(),
+                format!("Required by {}", routes.join(", ")),
+            )
+        })
+        .collect();
+    let (url, whose) = match &context.token_endpoint {
+        TokenEndpoint::Known(url) => (url.as_str(), "the issuer's token endpoint"),
+        TokenEndpoint::Assumed(url) => (
+            url.as_str(),
+            "a placeholder: `{issuer}/oauth/token`, where Auth0 has it; your provider's \
+             discovery document (`token_endpoint`) names the real one",
+        ),
+    };
+    let audience = context.audiences.first().map(String::as_str).unwrap_or("");
+    SecurityScheme::OAuth2(OAuth2::with_description(
+        [Flow::ClientCredentials(ClientCredentials::new(url, scopes))],
+        format!(
+            "Client credentials at the issuer: tokenUrl is {whose}. Auth0 needs the API's \
+             audience in the request (`audience={audience}`); permissions are granted to the \
+             client at the issuer, and carried in the token."
+        ),
+    ))
+}
+
+/// Builders for the schemas of the bodies the routes answer.
+pub mod schemas {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    };
+
+    /// An object with exactly these properties, `required` among them.
+    pub fn object(
+        properties: impl IntoIterator<Item = (&'static str, Schema)>,
+        required: &[&str],
+    ) -> Schema {
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+        for (name, schema) in properties {
+            object = object.property(name, schema);
+        }
+        for name in required {
+            object = object.required(*name);
+        }
+        object.into()
+    }
+
+    pub fn string(description: &str) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .into()
+    }
+
+    /// A string that is always `value`.
+    pub fn constant(value: &str) -> Schema {
+        one_of([value])
+    }
+
+    /// One of these strings.
+    pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values))
+            .into()
+    }
+
+    pub fn integer(description: &str) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .description(Some(description))
+            .into()
+    }
+
+    pub fn nullable_integer(description: &str) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .minimum(Some(0))
+            .description(Some(description))
+            .into()
+    }
+
+    pub fn strings(description: &str) -> Schema {
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(description))
+            .into()
+    }
+
+    fn numeric_date(description: &str) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .description(Some(description))
+            .into()
+    }
+
+    /// Verified claims: the registered ones typed as RFC 7519 says, any others as the token
+    /// carries them.
+    pub fn claims() -> Schema {
+        let audience = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some("Audience: one string or an array of strings"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("iss", string("Issuer"))
+            .property("sub", string("Subject"))
+            .property("aud", audience)
+            .property("exp", numeric_date("Expiry, seconds since the epoch"))
+            .property("nbf", numeric_date("Not before, seconds since the epoch"))
+            .property("iat", numeric_date("Issued at, seconds since the epoch"))
+            .property(
+                "permissions",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::AnyValue)
+                    .description(Some("Auth0's RBAC permissions, as the token carries them")),
+            )
+            .required("iss")
+            .required("exp")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
+            .into()
+    }
+
+    /// An OpenAPI 3.1 document, loosely: its required members.
+    pub fn document() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "openapi",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^3\.1\.\d+$")),
+            )
+            .property("info", ObjectBuilder::new().schema_type(Type::Object))
+            .property("paths", ObjectBuilder::new().schema_type(Type::Object))
+            .required("openapi")
+            .required("info")
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::{Answer, Body, ROUTES};
+
+    const EMPTY: Body = Body {
+        name: "Empty",
+        schema: || schemas::object([], &[]),
+    };
+
+    fn context(loopback_only: bool) -> Context {
+        Context {
+            admin_permission: "read:admin-messages".to_owned(),
+            permissions_claim: "/permissions".to_owned(),
+            token_endpoint: TokenEndpoint::Known("http://localhost:6061/oauth/token".to_owned()),
+            audiences: vec!["https://hello-world.example.com".to_owned()],
+            loopback_only,
+        }
+    }
+
+    fn route(path: &'static str, policy: Policy, answers: &'static [Answer]) -> Route {
+        Route {
+            method: Method::GET,
+            path,
+            policy,
+            summary: "A route",
+            answers,
+            handler: |route| route,
+        }
+    }
+
+    #[test]
+    fn an_actix_path_with_parameters_becomes_an_openapi_template() {
+        assert_eq!(
+            template(r"/api/items/{id:\d+}/notes/{note}"),
+            (
+                "/api/items/{id}/notes/{note}".to_owned(),
+                vec!["id".to_owned(), "note".to_owned()]
+            )
+        );
+        assert_eq!(template("/healthz"), ("/healthz".to_owned(), vec![]));
+        assert_eq!(
+            operation_id(&Method::GET, "/api/messages/public"),
+            "get_api_messages_public"
+        );
+    }
+
+    #[test]
+    fn a_route_declared_twice_or_declaring_a_status_its_policy_answers_is_refused() {
+        let twice = [
+            route("/a", Policy::Public, &[]),
+            route("/a", Policy::Public, &[]),
+        ];
+        assert!(matches!(
+            describe(&twice, &context(false)),
+            Err(DocumentError::Duplicate { .. })
+        ));
+        let clash = [route(
+            "/a",
+            Policy::Authenticated,
+            &[Answer {
+                status: 401,
+                description: "mine",
+                body: EMPTY,
+            }],
+        )];
+        assert!(matches!(
+            describe(&clash, &context(false)),
+            Err(DocumentError::Status { status: 401, .. })
+        ));
+    }
+
+    #[test]
+    fn while_the_development_issuer_runs_every_route_documents_421() {
+        for loopback_only in [false, true] {
+            let json =
+                serde_json::to_value(describe(ROUTES, &context(loopback_only)).unwrap()).unwrap();
+            for route in ROUTES {
+                let responses = &json["paths"][route.path]["get"]["responses"];
+                assert_eq!(
+                    responses.get("421").is_some(),
+                    loopback_only,
+                    "{}",
+                    route.path
+                );
+            }
+            assert_eq!(
+                json["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"],
+                "http://localhost:6061/oauth/token"
+            );
+        }
+    }
+}
