@@ -8,6 +8,7 @@ mod cors_and_headers;
 mod dev_issuer;
 mod hostile;
 mod key_refresh;
+mod openapi;
 mod operations;
 mod properties;
 mod providers;
