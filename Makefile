@@ -2,7 +2,7 @@
 CARGO ?= cargo
 
 .PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk \
-	image image-test image-tools k8s-validate cluster-test cluster-test-short haproxy
+	image image-test image-tools k8s-validate openapi-validate cluster-test cluster-test-short haproxy
 
 ## help: list the targets
 help:
@@ -58,6 +58,10 @@ image-tools:
 	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq podman runc musl-tools; }
 	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
 
+## openapi-validate: validate /openapi.json (as the suite wrote it) as OpenAPI 3.1 (openapi-spec-validator)
+openapi-validate:
+	tests/openapi/validate.sh
+
 ## k8s-validate: render deploy/kubernetes and validate every object strictly (kubernetes-validate)
 k8s-validate:
 	deploy/validate.sh
@@ -74,8 +78,8 @@ cluster-test-short: wrk haproxy
 haproxy:
 	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq haproxy; }
 
-## check: exactly what CI runs: formatting, clippy, the suite, the docs, the short soak, the image, the manifests, the short cluster test
-check: lint test doc soak-short image-test k8s-validate cluster-test-short
+## check: exactly what CI runs: formatting, clippy, the suite, the OpenAPI description, the docs, the short soak, the image, the manifests, the short cluster test
+check: lint test openapi-validate doc soak-short image-test k8s-validate cluster-test-short
 
 ## doc: the API docs, with rustdoc warnings (broken links, bad code blocks) as errors
 doc:
