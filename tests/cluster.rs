@@ -695,14 +695,7 @@ fn restart(
     let name = replicas[i].name.clone();
     let from = balancer.log_len();
     let signalled = Instant::now();
-    let pid = replicas[i].process.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    replicas[i].process.signal("-TERM");
     let mut down_after = None;
     let deadline = signalled + Duration::from_secs_f64(DRAIN_SECS) + Duration::from_secs(20);
     let status = loop {

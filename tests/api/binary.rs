@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hello_world_api::issuer::Issuer;
@@ -197,15 +197,8 @@ async fn sigterm_turns_readiness_503_while_still_serving_then_exits_0() {
         .sign(&json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600}))
         .unwrap();
     let mut server = server;
-    let pid = server.0.id().to_string();
     let signalled = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.signal("-TERM");
     actix_web::rt::time::sleep(Duration::from_millis(200)).await;
 
     // Draining: not ready, yet every request is still served.
@@ -224,14 +217,7 @@ async fn sigterm_turns_readiness_503_while_still_serving_then_exits_0() {
         200
     );
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = server.exit_within(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     assert!(
         signalled.elapsed() >= Duration::from_millis(1500),
@@ -301,25 +287,8 @@ async fn in_flight_request(name: &str, extra: &[(&str, &str)], fetch_delay: Dura
 impl InFlight {
     /// Sends `signal` and waits (at most `limit`) for the process to exit.
     async fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> std::process::ExitStatus {
-        let pid = self.server.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.server.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running {limit:?} after {signal}"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.server.signal(signal);
+        self.server.exit_within(limit).await
     }
 }
 

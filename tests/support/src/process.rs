@@ -69,6 +69,31 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// Sends `signal` (as `kill` names it: `-TERM`, `-INT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.0.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("kill {signal} {pid}: {e}"));
+        assert!(sent.success(), "kill {signal} {pid}: {sent}");
+    }
+
+    /// Waits (at most `limit`) for the process to exit, and its status.
+    pub async fn exit_within(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap_or_else(|e| panic!("wait: {e}")) {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {limit:?}"
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Resident and peak resident memory, in KiB (0 where `/proc` does not say).
     pub fn memory_kib(&self) -> (u64, u64) {
         let status =
