@@ -18,6 +18,18 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether a browser `Origin` is a page served from this machine: `http(s)://` a loopback host.
+pub fn is_loopback_origin(origin: &[u8]) -> bool {
+    std::str::from_utf8(origin)
+        .ok()
+        .and_then(|text| text.parse::<Uri>().ok())
+        .is_some_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.path() == "/"
+                && uri.host().is_some_and(is_loopback_host)
+        })
+}
+
 /// Whether a request names only loopback hosts: its `Host` header (exactly one) and, for an
 /// absolute-form target or HTTP/2, the URI's authority. A request naming no host is refused
 /// too: a page that rebinds a name to 127.0.0.1 always sends that name.
@@ -50,6 +62,29 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(HOST, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn loopback_origins_are_pages_served_from_this_machine() {
+        for origin in [
+            "http://localhost:6060",
+            "http://127.0.0.1:6060",
+            "http://[::1]:6060",
+            "https://localhost",
+        ] {
+            assert!(is_loopback_origin(origin.as_bytes()), "{origin}");
+        }
+        for origin in [
+            "null",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io:6060",
+            "http://evil.example:6060",
+            "file://localhost",
+            "http://localhost:6060/path",
+            "",
+        ] {
+            assert!(!is_loopback_origin(origin.as_bytes()), "{origin}");
+        }
     }
 
     #[test]

@@ -47,6 +47,21 @@ pub struct TokenResponse {
     pub token_type: String,
 }
 
+/// Pages served from this machine may ask for tokens from a browser, as the API's `/docs`
+/// page does (its Authorize dialog); pages from anywhere else may not read the answer.
+pub(super) fn token_cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allowed_origin_fn(|origin, _| crate::host::is_loopback_origin(origin.as_bytes()))
+        .allowed_methods(["POST"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-requested-with"),
+        ])
+        .max_age(600)
+}
+
 pub(super) async fn token_endpoint(
     req: HttpRequest,
     body: web::Bytes,
@@ -92,7 +107,30 @@ fn issue_token(
 }
 
 /// The token request's parameters, from a form or a JSON body.
+/// The body's parameters, and the `audience` of the URL's query when the body has none (Swagger
+/// UI's Authorize dialog sends it there: see `additionalQueryStringParams` in src/openapi/).
 fn parse_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    #[derive(Deserialize)]
+    struct Query {
+        audience: Option<String>,
+    }
+    let mut request = parse_body(req, body)?;
+    let query: Query = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| OAuthError::bad_request("invalid_request", format!("bad query: {e}")))?;
+    match (&request.audience, query.audience) {
+        (None, audience) => request.audience = audience,
+        (Some(body), Some(query)) if *body != query => {
+            return Err(OAuthError::bad_request(
+                "invalid_request",
+                "two different audiences, in the body and in the query",
+            ));
+        }
+        _ => {}
+    }
+    Ok(request)
+}
+
+fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -28,7 +28,7 @@ pub use key::SigningKey;
 
 use crate::settings::DevClient;
 use endpoints::{dispatch, endpoint};
-use grant::token_endpoint;
+use grant::{token_cors, token_endpoint};
 
 /// Why a key could not be made or used.
 #[derive(Debug, Display, Error)]
@@ -304,7 +304,7 @@ impl Issuer {
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
             .app_data(web::PayloadConfig::new(16 * 1024))
-            .service(endpoint("/oauth/token", web::post().to(token_endpoint)))
+            .service(endpoint("/oauth/token", web::post().to(token_endpoint)).wrap(token_cors()))
             .default_service(web::to(dispatch));
     }
 

@@ -164,6 +164,86 @@ async fn token_endpoint_accepts_json_and_http_basic_client_authentication() {
 }
 
 #[actix_web::test]
+async fn a_browser_on_this_machine_may_ask_for_a_token_with_the_audience_in_the_query() {
+    // As Swagger UI's Authorize dialog on the API's /docs asks: Basic client authentication,
+    // the audience in the token URL's query (its form has no field for it), from a page whose
+    // origin is the API's.
+    let issuer = DevIssuer::start();
+    let basic = format!("Basic {}", STANDARD.encode("admin:admin-secret"));
+    let query = serde_urlencoded::to_string([("audience", DEV_AUDIENCE)]).unwrap();
+    let url = format!("{}oauth/token?{query}", issuer.url);
+    let from = |origin: &'static str| {
+        issuer
+            .client
+            .post(url.as_str())
+            .insert_header(("Authorization", basic.as_str()))
+            .insert_header(("Origin", origin))
+            .insert_header(("X-Requested-With", "XMLHttpRequest"))
+    };
+    let answer = reply(from("http://localhost:6060").send_form(&[
+        ("grant_type", "client_credentials"),
+        ("scope", ADMIN_PERMISSION),
+    ]))
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("http://localhost:6060")
+    );
+    assert_eq!(
+        payload(answer.body["access_token"].as_str().unwrap())["aud"],
+        DEV_AUDIENCE
+    );
+
+    // The preflight the browser sends first, from this machine and from elsewhere.
+    let preflight = |origin: &'static str| {
+        issuer
+            .client
+            .request(actix_web::http::Method::OPTIONS, url.as_str())
+            .insert_header(("Origin", origin))
+            .insert_header(("Access-Control-Request-Method", "POST"))
+            .insert_header((
+                "Access-Control-Request-Headers",
+                "authorization,content-type,x-requested-with",
+            ))
+    };
+    for origin in [
+        "http://127.0.0.1:6060",
+        "http://[::1]:6060",
+        "http://localhost:4040",
+    ] {
+        let answer = send(preflight(origin)).await;
+        assert_eq!(answer.status, 200, "{origin}: {answer:?}");
+        assert_eq!(answer.header("access-control-allow-origin"), Some(origin));
+    }
+    for origin in [
+        "https://evil.example",
+        "http://localhost.evil.example:6060",
+        "null",
+    ] {
+        let answer = send(preflight(origin)).await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            None,
+            "{origin}"
+        );
+        let answer = send(from(origin)).await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            None,
+            "{origin}"
+        );
+    }
+
+    // Two different audiences are refused, not resolved one way or the other.
+    let mut pairs = credentials("admin", "admin-secret");
+    pairs.retain(|(name, _)| *name != "audience");
+    pairs.push(("audience", "https://other-api.example.com"));
+    let twice = reply(issuer.client.post(url.as_str()).send_form(&pairs)).await;
+    assert_oauth_error(&twice, 400, "invalid_request");
+}
+
+#[actix_web::test]
 async fn token_endpoint_refuses_wrong_clients_secrets_grants_and_audiences() {
     let issuer = DevIssuer::start();
     for (pairs, status, error) in [
