@@ -1,6 +1,8 @@
 //! Where an issuer's keys are: the `jwks_uri` of its metadata, found by OpenID Connect
 //! Discovery (`{issuer}/.well-known/openid-configuration`) or, when that is not there, by
-//! RFC 8414 (`/.well-known/oauth-authorization-server{issuer path}`).
+//! RFC 8414 (`/.well-known/oauth-authorization-server{issuer path}`). The same document's
+//! `token_endpoint`, when it passes the same checks, is where the API's description sends a
+//! client for a token.
 //!
 //! The document must name exactly the configured issuer (OIDC Discovery §4.3, RFC 8414 §3.3):
 //! otherwise a document served elsewhere on the host could point us at keys of its choosing.
@@ -42,18 +44,27 @@ pub fn metadata_missing(error: &FetchError) -> bool {
     matches!(error, FetchError::Discovery { missing: true, .. })
 }
 
-/// The `jwks_uri` the issuer's metadata names, checked.
+/// What this service uses of an issuer's metadata, each URL checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub jwks_uri: String,
+    /// `None` when the document names none, or one that fails the checks `jwks_uri` must pass
+    /// (it is not needed to check tokens, so it never fails discovery).
+    pub token_endpoint: Option<String>,
+}
+
+/// The issuer's metadata, checked.
 pub async fn discover(
     client: &awc::Client,
     issuer: &IssuerSettings,
     settings: &JwksSettings,
-) -> Result<String, FetchError> {
+) -> Result<Metadata, FetchError> {
     let urls = metadata_urls(&issuer.issuer);
     let mut last = None;
     for url in &urls {
         match get(client, url, settings).await {
             Ok((body, _)) => {
-                return jwks_uri(&body, issuer).map_err(|reason| FetchError::Discovery {
+                return metadata(&body, issuer).map_err(|reason| FetchError::Discovery {
                     url: url.clone(),
                     reason,
                     missing: false,
@@ -82,8 +93,8 @@ pub async fn discover(
     })
 }
 
-/// The checked `jwks_uri` of a metadata document.
-fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
+/// The checked `jwks_uri` and `token_endpoint` of a metadata document.
+fn metadata(body: &[u8], issuer: &IssuerSettings) -> Result<Metadata, String> {
     let document: Value =
         serde_json::from_slice(body).map_err(|_| "the metadata is not JSON".to_owned())?;
     let Some(members) = document.as_object() else {
@@ -103,12 +114,27 @@ fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
     let Some(Value::String(uri)) = members.get("jwks_uri") else {
         return Err("the metadata has no jwks_uri".to_owned());
     };
-    let parsed = uri
+    let jwks_uri = checked_url("jwks_uri", uri, issuer)?;
+    let token_endpoint = match members.get("token_endpoint") {
+        Some(Value::String(url)) => checked_url("token_endpoint", url, issuer)
+            .map_err(|reason| log::debug!("issuer {}: {reason}; ignored", issuer.issuer))
+            .ok(),
+        _ => None,
+    };
+    Ok(Metadata {
+        jwks_uri,
+        token_endpoint,
+    })
+}
+
+/// `url` if it is an http(s) URL without userinfo, and https when the issuer requires it.
+fn checked_url(name: &str, url: &str, issuer: &IssuerSettings) -> Result<String, String> {
+    let parsed = url
         .parse::<Uri>()
         .ok()
         .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
         .filter(|u| !u.authority().is_some_and(|a| a.as_str().contains('@')))
-        .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", truncate(uri)))?;
+        .ok_or_else(|| format!("{name} {:?} is not an http(s) URL", truncate(url)))?;
     // Plain http to loopback is for an issuer that is itself on loopback: a remote document
     // must not aim our fetches at this machine's own services.
     let issuer_on_loopback = issuer
@@ -120,11 +146,11 @@ fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
     let loopback = issuer_on_loopback && parsed.host().is_some_and(is_loopback_host);
     if issuer.require_https && parsed.scheme_str() != Some("https") && !loopback {
         return Err(format!(
-            "jwks_uri {:?} is not https: production fetches keys over TLS only",
-            truncate(uri)
+            "{name} {:?} is not https: production talks to issuers over TLS only",
+            truncate(url)
         ));
     }
-    Ok(uri.clone())
+    Ok(url.to_owned())
 }
 
 fn truncate(text: &str) -> &str {
@@ -139,6 +165,10 @@ fn truncate(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::settings::KeySource;
+
+    fn jwks_uri(body: &[u8], issuer: &IssuerSettings) -> Result<String, String> {
+        metadata(body, issuer).map(|m| m.jwks_uri)
+    }
 
     fn issuer(url: &str, require_https: bool) -> IssuerSettings {
         IssuerSettings {
@@ -200,5 +230,36 @@ mod tests {
         let userinfo =
             br#"{"issuer":"https://a.example/","jwks_uri":"https://a.example@b.example/"}"#;
         assert!(jwks_uri(userinfo, &issuer("https://a.example/", false)).is_err());
+    }
+
+    #[test]
+    fn the_token_endpoint_is_kept_only_when_it_passes_the_checks_of_jwks_uri() {
+        let with = |endpoint: &str| {
+            format!(
+                r#"{{"issuer":"https://a.example/","jwks_uri":"https://a.example/keys","token_endpoint":{endpoint}}}"#
+            )
+        };
+        let endpoint = |body: String, https: bool| {
+            metadata(body.as_bytes(), &issuer("https://a.example/", https))
+                .unwrap()
+                .token_endpoint
+        };
+        assert_eq!(
+            endpoint(with(r#""https://a.example/oauth2/token""#), true).as_deref(),
+            Some("https://a.example/oauth2/token")
+        );
+        // Wrong ones are dropped without failing discovery: tokens are checked all the same.
+        assert_eq!(endpoint(with(r#""http://a.example/token""#), true), None);
+        assert_eq!(endpoint(with(r#""javascript:alert(1)""#), false), None);
+        assert_eq!(endpoint(with(r#""https://u@b.example/""#), false), None);
+        assert_eq!(endpoint(with("7"), false), None);
+        let none = br#"{"issuer":"https://a.example/","jwks_uri":"https://a.example/keys"}"#;
+        assert_eq!(
+            metadata(none, &issuer("https://a.example/", true)).unwrap(),
+            Metadata {
+                jwks_uri: "https://a.example/keys".to_owned(),
+                token_endpoint: None
+            }
+        );
     }
 }

@@ -23,7 +23,7 @@ use jsonwebtoken::Algorithm;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::auth::discovery::{conventional_jwks_uri, discover, metadata_missing};
+use crate::auth::discovery::{Metadata, conventional_jwks_uri, discover, metadata_missing};
 use crate::auth::fetch::{self, FetchError, Fetched, fetch};
 use crate::auth::keys::{KeySet, VerificationKey};
 use crate::clock::Clock;
@@ -93,6 +93,8 @@ pub struct JwksStore {
     issuer: IssuerSettings,
     /// The JWKS URL: configured, or the last one discovery found.
     uri: Mutex<Option<String>>,
+    /// The token endpoint the issuer's metadata last named (with discovery only).
+    token_endpoint: Mutex<Option<String>>,
     /// The URL of the last fetch attempt, for its log line.
     tried: Mutex<String>,
     algorithms: Vec<Algorithm>,
@@ -126,6 +128,7 @@ impl JwksStore {
             issuer: issuer.clone(),
             tried: Mutex::new(uri.clone().unwrap_or_default()),
             uri: Mutex::new(uri),
+            token_endpoint: Mutex::new(None),
             algorithms: algorithms.to_vec(),
             settings: settings.clone(),
             clock,
@@ -150,6 +153,11 @@ impl JwksStore {
         lock(&self.uri)
             .clone()
             .unwrap_or_else(|| format!("{} (by discovery)", self.issuer.issuer))
+    }
+
+    /// The token endpoint the issuer's metadata names, once discovery has read it.
+    pub fn token_endpoint(&self) -> Option<String> {
+        lock(&self.token_endpoint).clone()
     }
 
     /// The key for `kid`, without waiting for anything.
@@ -328,7 +336,11 @@ impl JwksStore {
         let uri = match &self.issuer.keys {
             KeySource::Jwks(uri) => uri.clone(),
             KeySource::Discovery => match discover(client, &self.issuer, &self.settings).await {
-                Ok(uri) => {
+                Ok(Metadata {
+                    jwks_uri: uri,
+                    token_endpoint,
+                }) => {
+                    *lock(&self.token_endpoint) = token_endpoint;
                     let previous = lock(&self.uri).replace(uri.clone());
                     if previous.as_ref().is_some_and(|p| *p != uri) {
                         log::info!(

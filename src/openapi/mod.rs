@@ -4,10 +4,11 @@
 //! security requirement, and the 401, 403 and 503 a token check can answer) from its policy;
 //! the answers every route can get from the framework (404, 405, 431) are added to all.
 //!
-//! It is built once at start-up ([`ApiDocument`]) and served at `GET /openapi.json` when
-//! `docs.enabled` is on.
+//! It is built at start-up ([`ApiDocument`]) and served at `GET /openapi.json` when
+//! `docs.enabled` is on; `GET /docs` shows it in Swagger UI ([`crate::routes`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
 
 use actix_web::http::Method;
 use actix_web::web::Bytes;
@@ -93,27 +94,107 @@ pub enum DocumentError {
     Json(#[error(not(source))] String),
 }
 
-/// The description as served: JSON, built once.
-#[derive(Debug, Clone)]
+/// The description as served: JSON, built at start-up, and built again once if the issuer's
+/// discovery document names its token endpoint (when the configuration could only assume one).
 pub struct ApiDocument {
-    json: Bytes,
+    routes: &'static [Route],
+    context: Context,
+    /// The JSON, and the discovered token endpoint it was built with.
+    built: RwLock<(Option<String>, Bytes)>,
+    /// Swagger UI's settings for the page that shows it.
+    page: Arc<utoipa_swagger_ui::Config<'static>>,
 }
 
 impl ApiDocument {
     /// Describes `routes` as this server serves them.
-    pub fn new(routes: &[Route], context: &Context) -> Result<Self, DocumentError> {
-        let json = describe(routes, context)?
-            .to_json()
-            .map_err(|e| DocumentError::Json(e.to_string()))?;
+    pub fn new(routes: &'static [Route], context: Context) -> Result<Self, DocumentError> {
+        let json = json(routes, &context)?;
+        let page = Arc::new(swagger_ui(&context));
         Ok(ApiDocument {
-            json: Bytes::from(json),
+            routes,
+            context,
+            built: RwLock::new((None, json)),
+            page,
         })
     }
 
-    /// The JSON text (a cheap copy of shared bytes).
-    pub fn json(&self) -> Bytes {
-        self.json.clone()
+    /// Swagger UI's settings (`/docs`).
+    pub fn swagger_ui(&self) -> Arc<utoipa_swagger_ui::Config<'static>> {
+        Arc::clone(&self.page)
     }
+
+    /// The JSON text (a cheap copy of shared bytes), naming `discovered` as the token
+    /// endpoint unless the configuration knows the real one.
+    pub fn json(&self, discovered: Option<String>) -> Bytes {
+        let discovered = self.discovered(discovered);
+        {
+            let built = self.built.read().unwrap_or_else(|p| p.into_inner());
+            if built.0 == discovered {
+                return built.1.clone();
+            }
+        }
+        let mut context = self.context.clone();
+        if let Some(url) = &discovered {
+            context.token_endpoint = TokenEndpoint::Discovered(url.clone());
+        }
+        match json(self.routes, &context) {
+            Ok(json) => {
+                *self.built.write().unwrap_or_else(|p| p.into_inner()) = (discovered, json.clone());
+                json
+            }
+            // The same routes were described at start-up; only a URL changed.
+            Err(error) => {
+                log::error!("docs: cannot describe the API again: {error}");
+                self.built
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .1
+                    .clone()
+            }
+        }
+    }
+
+    /// The token endpoint the description names, given the `discovered` one.
+    pub fn token_endpoint(&self, discovered: Option<String>) -> String {
+        self.discovered(discovered)
+            .unwrap_or_else(|| self.context.token_endpoint.url().to_owned())
+    }
+
+    fn discovered(&self, discovered: Option<String>) -> Option<String> {
+        discovered.filter(|_| matches!(self.context.token_endpoint, TokenEndpoint::Assumed(_)))
+    }
+}
+
+impl std::fmt::Debug for ApiDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiDocument")
+            .field("routes", &self.routes.len())
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Swagger UI showing `/openapi.json`, with no validator badge (it would load an image from
+/// validator.swagger.io). Its Authorize dialog asks for the token with the first audience as a
+/// query parameter: Swagger UI's client-credentials form has no field for it, and an Auth0
+/// token request without one is refused unless the tenant has a default audience.
+fn swagger_ui(context: &Context) -> utoipa_swagger_ui::Config<'static> {
+    let mut oauth = utoipa_swagger_ui::oauth::Config::new().app_name("Hello World API");
+    if let Some(audience) = context.audiences.first() {
+        oauth = oauth
+            .additional_query_string_params([("audience".to_owned(), audience.clone())].into());
+    }
+    utoipa_swagger_ui::Config::with_oauth_config(["/openapi.json"], oauth)
+        .validator_url("none")
+        .display_request_duration(true)
+        .persist_authorization(false)
+}
+
+fn json(routes: &[Route], context: &Context) -> Result<Bytes, DocumentError> {
+    let json = describe(routes, context)?
+        .to_json()
+        .map_err(|e| DocumentError::Json(e.to_string()))?;
+    Ok(Bytes::from(json))
 }
 
 /// The OpenAPI 3.1 description of `routes`.

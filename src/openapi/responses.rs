@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{
     ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
 };
+use utoipa::openapi::{ContentBuilder, RefOr};
 
 use super::{Context, ERROR, listed};
 use crate::error::REALM;
@@ -32,15 +32,19 @@ pub(super) fn error_response(description: &str) -> Response {
     json_response(description, ERROR)
 }
 
-pub(super) fn challenge(description: &str, pattern: &str) -> utoipa::openapi::header::Header {
+pub(super) fn challenge(
+    description: &str,
+    pattern: &str,
+) -> RefOr<utoipa::openapi::header::Header> {
     HeaderBuilder::new()
         .description(Some(description))
-        .schema(
+        .schema(Some(
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::Type::String)
                 .pattern(Some(pattern)),
-        )
+        ))
         .build()
+        .into()
 }
 
 pub(super) fn unauthorized() -> Response {
@@ -101,12 +105,13 @@ pub(super) fn keys_unavailable() -> Response {
         "Retry-After".to_owned(),
         HeaderBuilder::new()
             .description(Some("Seconds until the next attempt to fetch the keys"))
-            .schema(
+            .schema(Some(
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::Type::Integer)
                     .minimum(Some(1)),
-            )
-            .build(),
+            ))
+            .build()
+            .into(),
     );
     response
 }
@@ -136,6 +141,10 @@ pub(super) fn oauth2(context: &Context, scopes: &BTreeMap<&str, Vec<String>>) ->
         .collect();
     let (url, whose) = match &context.token_endpoint {
         TokenEndpoint::Known(url) => (url.as_str(), "the issuer's token endpoint"),
+        TokenEndpoint::Discovered(url) => (
+            url.as_str(),
+            "the token endpoint the issuer's discovery document names",
+        ),
         TokenEndpoint::Assumed(url) => (
             url.as_str(),
             "a placeholder: `{issuer}/oauth/token`, where Auth0 has it; your provider's \

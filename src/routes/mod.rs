@@ -155,6 +155,27 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
+/// The interactive docs (Swagger UI), served with `/openapi.json` when `docs.enabled`: counted
+/// like [`ROUTES`], and left out of the description, which they show.
+pub static DOCS_PAGES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/docs",
+        policy: Policy::Public,
+        summary: "Redirects to /docs/",
+        answers: &[],
+        handler: |route| route.to(docs::redirect),
+    },
+    Route {
+        method: Method::GET,
+        path: "/docs/{file:.*}",
+        policy: Policy::Public,
+        summary: "Swagger UI: the page and its files",
+        answers: &[],
+        handler: |route| route.to(docs::page),
+    },
+];
+
 /// Registers [`ROUTES`], counted in metrics of their own: for an app assembled by hand.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg, ROUTES, &Arc::new(Metrics::new()), READ_ADMIN_MESSAGES);

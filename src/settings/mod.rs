@@ -104,15 +104,19 @@ pub struct DocsSettings {
 pub enum TokenEndpoint {
     /// The development issuer's, or an Auth0 tenant's (`auth.domain`).
     Known(String),
-    /// Another issuer's, assumed to follow Auth0's layout: a placeholder (its discovery
-    /// document's `token_endpoint` names the real one).
+    /// Another issuer's, assumed to follow Auth0's layout: a placeholder until its discovery
+    /// document names the real one.
     Assumed(String),
+    /// The `token_endpoint` of the issuer's discovery document (found at run time).
+    Discovered(String),
 }
 
 impl TokenEndpoint {
     pub fn url(&self) -> &str {
         match self {
-            TokenEndpoint::Known(url) | TokenEndpoint::Assumed(url) => url,
+            TokenEndpoint::Known(url)
+            | TokenEndpoint::Assumed(url)
+            | TokenEndpoint::Discovered(url) => url,
         }
     }
 }

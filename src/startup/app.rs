@@ -51,10 +51,16 @@ pub fn create_app(
     } = state;
     let admin_permission = authenticator.admin_permission().to_owned();
     let mut app = App::new().app_data(authenticator).app_data(lifecycle);
+    let docs_pages: &'static [Route] = if docs.is_some() {
+        routes::DOCS_PAGES
+    } else {
+        &[]
+    };
     if let Some(docs) = docs {
         app = app.app_data(docs);
     }
     app.configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
+        .configure(|cfg| routes::register(cfg, docs_pages, &metrics, &admin_permission))
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))

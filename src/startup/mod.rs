@@ -75,11 +75,11 @@ fn bind(address: &str) -> Result<(TcpListener, u16), StartupError> {
 fn shared_state(
     settings: &Settings,
     clock: Arc<dyn Clock>,
-    routes: &[Route],
+    routes: &'static [Route],
 ) -> Result<(AppState, Vec<Arc<JwksStore>>), StartupError> {
     let docs = if settings.docs.enabled {
         let document =
-            ApiDocument::new(routes, &Context::new(settings)).map_err(StartupError::Docs)?;
+            ApiDocument::new(routes, Context::new(settings)).map_err(StartupError::Docs)?;
         Some(web::Data::new(document))
     } else {
         None

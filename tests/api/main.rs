@@ -6,6 +6,7 @@ mod cache;
 mod contract;
 mod cors_and_headers;
 mod dev_issuer;
+mod docs_page;
 mod hostile;
 mod key_refresh;
 mod openapi;
