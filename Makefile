@@ -1,7 +1,7 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk \
+.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk chromium \
 	image image-test image-tools k8s-validate openapi-validate cluster-test cluster-test-short haproxy
 
 ## help: list the targets
@@ -17,8 +17,8 @@ CLIENT ?=
 token:
 	@$(CARGO) run --release --locked --quiet -- token $(CLIENT)
 
-## test: the whole suite (unit and HTTP-level integration tests on loopback)
-test:
+## test: the whole suite: unit, HTTP-level on loopback, and real-browser tests (installs chromium)
+test: chromium
 	$(CARGO) test --locked
 
 ## soak: 60 s of wrk load on the release build while the issuer rotates keys and goes down
@@ -33,6 +33,10 @@ soak-short: wrk
 bench: wrk
 	$(CARGO) build --release --locked --example bare-actix
 	$(CARGO) test --release --locked --test bench -- --ignored --nocapture
+
+# The browser tests drive Debian's chromium (or $CHROME); installed when missing.
+chromium:
+	@[ -n "$$CHROME" ] || command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 # wrk comes from Debian's packages; installed when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
