@@ -12,6 +12,7 @@ pub mod issuer;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod route;
 pub mod routes;
 pub mod settings;
 pub mod startup;

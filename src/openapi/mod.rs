@@ -22,7 +22,7 @@ use utoipa::openapi::{OpenApi, OpenApiBuilder, Paths, RefOr, Required};
 
 use crate::auth::policy::Policy;
 use crate::error::ErrorBody;
-use crate::routes::Route;
+use crate::route::Route;
 use crate::settings::{Settings, TokenEndpoint};
 
 /// The name of the bearer JWT security scheme.
@@ -458,7 +458,8 @@ use responses::{
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::{Answer, Body, ROUTES};
+    use crate::route::{Answer, Body};
+    use crate::routes::ROUTES;
 
     const EMPTY: Body = Body {
         name: "Empty",

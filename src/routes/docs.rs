@@ -12,7 +12,7 @@ use crate::auth::authenticator::Authenticator;
 use crate::error::{ApiError, mime_json};
 use crate::openapi::ApiDocument;
 use crate::openapi::schemas::document;
-use crate::routes::Body;
+use crate::route::Body;
 
 /// An OpenAPI 3.1 document.
 pub const DOCUMENT: Body = Body {

@@ -8,8 +8,25 @@ use crate::auth::authenticator::Authenticator;
 use crate::openapi::schemas::{
     constant, integer, nullable_integer, object, one_of, string, strings,
 };
-use crate::routes::Body;
-use crate::startup::Lifecycle;
+use crate::route::Body;
+
+/// Where the server is in its life: once draining (a stop signal came), `/readyz` answers
+/// 503 so balancers stop sending, while requests are still served.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    draining: std::sync::atomic::AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// `{"status": "ok"}`.
 pub const HEALTHY: Body = Body {

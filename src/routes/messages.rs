@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::auth::extractor::Authenticated;
 use crate::openapi::schemas::{object, string};
-use crate::routes::Body;
+use crate::route::Body;
 
 /// `{"text": …}`, the body of every message.
 pub const MESSAGE: Body = Body {

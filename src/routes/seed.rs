@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::auth::claims::Claims;
 use crate::auth::extractor::Authenticated;
 use crate::openapi::schemas::{claims, object, string};
-use crate::routes::Body;
+use crate::route::Body;
 
 /// `{"status": "success", "msg": …}`, the blog seed's public answer.
 pub const STATUS: Body = Body {

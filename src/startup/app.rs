@@ -22,7 +22,7 @@ pub struct AppState {
     /// What a request must satisfy before it is routed.
     pub admission: Admission,
     /// Whether the server is draining (read by `/readyz`).
-    pub lifecycle: web::Data<super::Lifecycle>,
+    pub lifecycle: web::Data<routes::Lifecycle>,
     /// The API's description, when `docs.enabled` (else `/openapi.json` answers 404).
     pub docs: Option<web::Data<ApiDocument>>,
 }

@@ -27,7 +27,7 @@ use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, Context, DocumentError};
-use crate::routes::{self, Route};
+use crate::routes::{self, Lifecycle, Route};
 use crate::settings::Settings;
 use management::serve_metrics;
 use signals::Signals;
@@ -125,24 +125,6 @@ fn shared_state(
         docs,
     };
     Ok((state, keys))
-}
-
-/// Where the server is in its life: once draining (a stop signal came), `/readyz` answers
-/// 503 so balancers stop sending, while requests are still served.
-#[derive(Debug, Default)]
-pub struct Lifecycle {
-    draining: std::sync::atomic::AtomicBool,
-}
-
-impl Lifecycle {
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn start_draining(&self) {
-        self.draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// A bound, not yet running server with its key refresher and metrics listener.
