@@ -20,6 +20,7 @@ use derive_more::{Display, Error};
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
+mod auth;
 mod checks;
 mod raw;
 mod values;
