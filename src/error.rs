@@ -69,6 +69,18 @@ pub enum Rejection {
     MissingClientId,
     #[display("missing jti claim")]
     MissingJti,
+    /// A DPoP-bound token (`cnf.jkt`) sent with the `Bearer` scheme.
+    #[display("DPoP-bound token used as a bearer token")]
+    BoundTokenAsBearer,
+    /// The `DPoP` scheme with a token bound to no key.
+    #[display("token is not DPoP-bound")]
+    NotBound,
+    /// The proof's key is not the one the token is bound to.
+    #[display("token bound to another key")]
+    WrongProofKey,
+    /// `auth.dpop` is `required` and the request used `Bearer`.
+    #[display("bearer tokens are not accepted: use DPoP")]
+    BearerNotAccepted,
     /// A claim of `auth.required_claims` is absent or has another value.
     #[display("required claim missing or different")]
     RequiredClaim,
@@ -100,7 +112,72 @@ impl Rejection {
             Rejection::MissingIat => "missing_iat_claim",
             Rejection::MissingClientId => "missing_client_id_claim",
             Rejection::MissingJti => "missing_jti_claim",
+            Rejection::BoundTokenAsBearer => "bound_token_as_bearer",
+            Rejection::NotBound => "token_not_bound",
+            Rejection::WrongProofKey => "wrong_proof_key",
+            Rejection::BearerNotAccepted => "bearer_not_accepted",
             Rejection::RequiredClaim => "required_claim_missing_or_different",
+        }
+    }
+}
+
+/// Why a proof was refused: the `error_description` of `invalid_dpop_proof`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+pub enum ProofRejection {
+    #[display("missing DPoP proof")]
+    Missing,
+    #[display("more than one DPoP proof")]
+    Several,
+    #[display("DPoP proof too large")]
+    TooLarge,
+    #[display("malformed DPoP proof")]
+    Malformed,
+    #[display("DPoP proof type is not dpop+jwt")]
+    WrongType,
+    #[display("DPoP proof algorithm not allowed")]
+    Algorithm,
+    #[display("DPoP proof key is not a public key")]
+    PrivateKey,
+    #[display("DPoP proof key unusable")]
+    UnusableKey,
+    #[display("DPoP proof signature invalid")]
+    Signature,
+    #[display("DPoP proof without a valid {_0} claim")]
+    Claim(#[display(ignore)] &'static str),
+    #[display("DPoP proof method mismatch")]
+    Method,
+    #[display("DPoP proof URL mismatch")]
+    Url,
+    #[display("DPoP proof too old")]
+    TooOld,
+    #[display("DPoP proof issued in the future")]
+    FromTheFuture,
+    #[display("DPoP proof access token hash mismatch")]
+    AccessTokenHash,
+    #[display("DPoP proof replayed")]
+    Replayed,
+}
+
+impl ProofRejection {
+    /// A stable label for metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProofRejection::Missing => "missing_proof",
+            ProofRejection::Several => "several_proofs",
+            ProofRejection::TooLarge => "proof_too_large",
+            ProofRejection::Malformed => "malformed_proof",
+            ProofRejection::WrongType => "wrong_type",
+            ProofRejection::Algorithm => "algorithm_not_allowed",
+            ProofRejection::PrivateKey => "private_key",
+            ProofRejection::UnusableKey => "unusable_key",
+            ProofRejection::Signature => "bad_signature",
+            ProofRejection::Claim(_) => "bad_claim",
+            ProofRejection::Method => "method_mismatch",
+            ProofRejection::Url => "url_mismatch",
+            ProofRejection::TooOld => "too_old",
+            ProofRejection::FromTheFuture => "from_the_future",
+            ProofRejection::AccessTokenHash => "ath_mismatch",
+            ProofRejection::Replayed => "replayed",
         }
     }
 }
@@ -125,6 +202,23 @@ pub enum ApiError {
     /// The request named a host other than loopback while the development issuer runs.
     MisdirectedRequest,
     Internal,
+    /// A DPoP proof was refused (RFC 9449 §7.1, `invalid_dpop_proof`).
+    InvalidProof(#[error(not(source))] ProofRejection),
+    /// Proofs must carry the server's current nonce (RFC 9449 §9), sent in `DPoP-Nonce`.
+    UseDpopNonce {
+        #[error(not(source))]
+        nonce: String,
+    },
+    /// The replay store is full of live proofs: this proof cannot be checked now.
+    ProofsUnchecked,
+    /// An authentication error with the challenges DPoP adds (see
+    /// [`crate::auth::dpop::Dpop::challenge`]).
+    Challenged {
+        #[error(not(source))]
+        error: Box<ApiError>,
+        #[error(not(source))]
+        challenges: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for ApiError {
@@ -150,7 +244,15 @@ impl ErrorBody<'_> {
         object(
             [
                 ("message", string("What went wrong, for people")),
-                ("error", one_of(["invalid_token", "insufficient_scope"])),
+                (
+                    "error",
+                    one_of([
+                        "invalid_token",
+                        "insufficient_scope",
+                        "invalid_dpop_proof",
+                        "use_dpop_nonce",
+                    ]),
+                ),
                 (
                     "error_description",
                     string("Why the token was refused, or the permission it lacks"),
@@ -184,6 +286,9 @@ impl ApiError {
                  only requests to localhost, 127.0.0.1 or [::1]"
             }
             ApiError::Internal => "Internal server error",
+            ApiError::InvalidProof(_) | ApiError::UseDpopNonce { .. } => "Bad credentials",
+            ApiError::ProofsUnchecked => "Unable to verify credentials",
+            ApiError::Challenged { error, .. } => error.message(),
         }
     }
 
@@ -202,28 +307,53 @@ impl ApiError {
         match self {
             ApiError::InvalidToken(_) => Some("invalid_token"),
             ApiError::InsufficientPermission { .. } => Some("insufficient_scope"),
+            ApiError::InvalidProof(_) => Some("invalid_dpop_proof"),
+            ApiError::UseDpopNonce { .. } => Some("use_dpop_nonce"),
+            ApiError::Challenged { error, .. } => error.oauth_error(),
             _ => None,
         }
     }
 
-    /// The RFC 6750 §3 challenge for authentication errors, `None` for the rest.
-    pub fn www_authenticate(&self) -> Option<String> {
+    /// The parameters of the challenge for authentication errors (`realm`, and `error` with
+    /// its description or scope), `None` for the rest.
+    pub fn challenge_params(&self) -> Option<String> {
+        let error = |code: &str, description: &dyn std::fmt::Display| {
+            Some(format!(
+                r#"realm="{REALM}", error="{code}", error_description="{description}""#
+            ))
+        };
         match self {
-            ApiError::MissingCredentials => Some(format!(r#"Bearer realm="{REALM}""#)),
-            ApiError::InvalidToken(reason) => Some(format!(
-                r#"Bearer realm="{REALM}", error="invalid_token", error_description="{reason}""#
-            )),
+            ApiError::MissingCredentials => Some(format!(r#"realm="{REALM}""#)),
+            ApiError::InvalidToken(reason) => error("invalid_token", reason),
             ApiError::InsufficientPermission { required } => Some(format!(
-                r#"Bearer realm="{REALM}", error="insufficient_scope", scope="{}""#,
+                r#"realm="{REALM}", error="insufficient_scope", scope="{}""#,
                 required.join(" ")
             )),
+            ApiError::InvalidProof(reason) => error("invalid_dpop_proof", reason),
+            ApiError::UseDpopNonce { .. } => error("use_dpop_nonce", &NONCE_REQUIRED),
+            ApiError::Challenged { error, .. } => error.challenge_params(),
             _ => None,
         }
+    }
+
+    /// The RFC 6750 §3 challenge for authentication errors (RFC 9449's `DPoP` for a refused
+    /// proof), `None` for the rest.
+    pub fn www_authenticate(&self) -> Option<String> {
+        let params = self.challenge_params()?;
+        Some(match self {
+            ApiError::InvalidProof(_) | ApiError::UseDpopNonce { .. } => format!("DPoP {params}"),
+            _ => format!("Bearer {params}"),
+        })
     }
 
     fn body(&self) -> ErrorBody<'static> {
+        if let ApiError::Challenged { error, .. } = self {
+            return error.body();
+        }
         let error_description = match self {
             ApiError::InvalidToken(reason) => Some(reason.to_string()),
+            ApiError::InvalidProof(reason) => Some(reason.to_string()),
+            ApiError::UseDpopNonce { .. } => Some(NONCE_REQUIRED.to_owned()),
             ApiError::InsufficientPermission { required } => Some(match required {
                 [one] => format!("requires the {one} permission"),
                 all => format!("requires the {} permissions", all.join(", ")),
@@ -249,10 +379,24 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InvalidProof(_) | ApiError::UseDpopNonce { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::ProofsUnchecked => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Challenged { error, .. } => error.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Challenged { error, challenges } = self {
+            let mut response = error.error_response();
+            let headers = response.headers_mut();
+            headers.remove(header::WWW_AUTHENTICATE);
+            for challenge in challenges {
+                if let Ok(value) = HeaderValue::from_str(challenge) {
+                    headers.append(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            return response;
+        }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type(mime_json());
         if let Some(challenge) = self.www_authenticate()
@@ -263,9 +407,23 @@ impl ResponseError for ApiError {
         if let ApiError::KeysUnavailable { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
         }
+        if let ApiError::ProofsUnchecked = self {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::UseDpopNonce { nonce } = self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            response.insert_header((DPOP_NONCE, value));
+        }
         response.body(self.body().to_json())
     }
 }
+
+/// The description of `use_dpop_nonce`.
+const NONCE_REQUIRED: &str = "a current DPoP nonce is required: use the one in DPoP-Nonce";
+
+/// The header carrying the server's DPoP nonce (RFC 9449 §8.1).
+pub const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
 
 /// `application/json`, the content type of every answer.
 pub fn mime_json() -> HeaderValue {

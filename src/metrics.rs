@@ -42,6 +42,9 @@ pub enum AuthOutcome {
     invalid_token,
     insufficient_permission,
     keys_unavailable,
+    invalid_dpop_proof,
+    use_dpop_nonce,
+    proofs_unchecked,
     error,
 }
 

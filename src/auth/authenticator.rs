@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
 
-use crate::auth::bearer::{BearerError, bearer_token};
+use crate::auth::bearer::{BearerError, credentials};
 use crate::auth::cache::{Hit, TokenCache};
 use crate::auth::claims::{Claims, PermissionsClaim};
+use crate::auth::dpop::{Dpop, Scheme};
 use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
@@ -32,6 +33,7 @@ pub struct Authenticator {
     metrics: Arc<Metrics>,
     permissions: PermissionsClaim,
     admin_permission: String,
+    dpop: Dpop,
 }
 
 /// The outcome of the synchronous part of authentication.
@@ -60,6 +62,7 @@ impl Authenticator {
         cache: Option<TokenCache>,
         metrics: Arc<Metrics>,
         (permissions, admin_permission): (PermissionsClaim, String),
+        dpop: Dpop,
     ) -> Self {
         assert!(!issuers.is_empty(), "an Authenticator needs an issuer");
         Self {
@@ -69,7 +72,30 @@ impl Authenticator {
             metrics,
             permissions,
             admin_permission,
+            dpop,
         }
+    }
+
+    /// DPoP: the schemes accepted, and the proofs of bound tokens.
+    pub fn dpop(&self) -> &Dpop {
+        &self.dpop
+    }
+
+    /// The scheme and token of the request's `Authorization` header, if the scheme is one
+    /// `auth.dpop` accepts.
+    pub(crate) fn credentials<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> Result<(Scheme, &'h str), ApiError> {
+        let (scheme, token) = match credentials(headers) {
+            Ok(found) => found,
+            Err(BearerError::Missing) => return Err(ApiError::MissingCredentials),
+            Err(BearerError::Malformed) => {
+                return Err(ApiError::InvalidToken(Rejection::MalformedHeader));
+            }
+        };
+        self.dpop.admit_scheme(scheme)?;
+        Ok((scheme, token))
     }
 
     /// The first issuer's key store (the only one, unless several issuers are configured).
@@ -114,16 +140,9 @@ impl Authenticator {
         self.cache.as_ref().map_or(0, TokenCache::len)
     }
 
-    /// Everything that needs no waiting: header parsing, the cache, and the signature check
-    /// when the key is loaded.
-    pub(crate) fn attempt(&self, headers: &HeaderMap) -> Attempt {
-        let token = match bearer_token(headers) {
-            Ok(token) => token,
-            Err(BearerError::Missing) => return Attempt::Done(Err(ApiError::MissingCredentials)),
-            Err(BearerError::Malformed) => {
-                return Attempt::Done(Err(ApiError::InvalidToken(Rejection::MalformedHeader)));
-            }
-        };
+    /// Everything that needs no waiting for `token` (see [`Authenticator::credentials`]): the
+    /// cache, and the signature check when the key is loaded.
+    pub(crate) fn attempt(&self, token: &str) -> Attempt {
         // The size bound comes before anything else, hashing included.
         if token.len() > self.validator.max_token_bytes() {
             return Attempt::Done(Err(ApiError::InvalidToken(Rejection::TooLarge)));
@@ -218,6 +237,10 @@ impl Authenticator {
                 (AuthOutcome::insufficient_permission, "")
             }
             Err(ApiError::KeysUnavailable { .. }) => (AuthOutcome::keys_unavailable, ""),
+            Err(ApiError::InvalidProof(reason)) => (AuthOutcome::invalid_dpop_proof, reason.code()),
+            Err(ApiError::UseDpopNonce { .. }) => (AuthOutcome::use_dpop_nonce, ""),
+            Err(ApiError::ProofsUnchecked) => (AuthOutcome::proofs_unchecked, ""),
+            Err(ApiError::Challenged { error, .. }) => return self.observe(Err(error)),
             Err(_) => (AuthOutcome::error, ""),
         };
         self.metrics.observe_auth(outcome, reason);

@@ -1,6 +1,9 @@
-//! Reads the bearer token of RFC 6750 §2.1 from the `Authorization` header.
+//! Reads the access token from the `Authorization` header: `Bearer` (RFC 6750 §2.1) or
+//! `DPoP` (RFC 9449 §7.1).
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+
+use crate::auth::dpop::Scheme;
 
 /// Why no token could be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,15 @@ pub enum BearerError {
 /// The scheme is matched case-insensitively (RFC 9110 §11.1); the token must be an RFC 6750
 /// `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+    match credentials(headers)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(BearerError::Missing),
+    }
+}
+
+/// The scheme and token of the request's single `Authorization` header, `Bearer` or `DPoP`
+/// (the same `b64token` syntax); any other scheme means no credentials for us.
+pub fn credentials(headers: &HeaderMap) -> Result<(Scheme, &str), BearerError> {
     let mut values = headers.get_all(AUTHORIZATION);
     let Some(value) = values.next() else {
         return Err(BearerError::Missing);
@@ -25,9 +37,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
     }
     let bytes = value.as_bytes();
     let scheme_end = bytes.iter().position(|b| *b == b' ').unwrap_or(bytes.len());
-    if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
-        return Err(BearerError::Missing);
-    }
+    let scheme = match &bytes[..scheme_end] {
+        name if name.eq_ignore_ascii_case(b"bearer") => Scheme::Bearer,
+        name if name.eq_ignore_ascii_case(b"dpop") => Scheme::Dpop,
+        _ => return Err(BearerError::Missing),
+    };
     let rest = &bytes[scheme_end..];
     let token = match rest.iter().position(|b| *b != b' ') {
         Some(start) => &rest[start..],
@@ -37,7 +51,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
         return Err(BearerError::Malformed);
     }
     // `is_b64token` admits ASCII only, so this cannot fail.
-    std::str::from_utf8(token).map_err(|_| BearerError::Malformed)
+    let token = std::str::from_utf8(token).map_err(|_| BearerError::Malformed)?;
+    Ok((scheme, token))
 }
 
 /// Whether `c` is a `b64token` character (before any trailing `=`), without a branch: the
@@ -123,6 +138,27 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_dpop_scheme_carries_a_token_too_in_any_case() {
+        assert_eq!(
+            credentials(&headers(&[b"DPoP a.b.c"])),
+            Ok((Scheme::Dpop, "a.b.c"))
+        );
+        assert_eq!(
+            credentials(&headers(&[b"dpop  a.b.c"])),
+            Ok((Scheme::Dpop, "a.b.c"))
+        );
+        assert_eq!(
+            credentials(&headers(&[b"DPoP a b"])),
+            Err(BearerError::Malformed)
+        );
+        // A bearer-only reader sees no credentials of its scheme.
+        assert_eq!(
+            bearer_token(&headers(&[b"DPoP a.b.c"])),
+            Err(BearerError::Missing)
+        );
     }
 
     #[test]

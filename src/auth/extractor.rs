@@ -13,6 +13,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::auth::authenticator::{Attempt, Authenticator};
 use crate::auth::claims::Claims;
+use crate::auth::dpop::Scheme;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 
@@ -21,7 +22,8 @@ pub type AuthFuture<T> =
     Either<Ready<Result<T, ApiError>>, LocalBoxFuture<'static, Result<T, ApiError>>>;
 
 /// Authenticates `req` and hands the claims to `decide`, which may still refuse them (a
-/// missing permission). Every decision is counted, and a refusal logged with its reason.
+/// missing permission). A DPoP-bound token's proof is checked on every request, after the
+/// token. Every decision is counted, and a refusal logged with its reason.
 pub fn authenticate<T: 'static>(
     req: &HttpRequest,
     decide: impl FnOnce(Arc<Claims>, &Authenticator) -> Result<T, ApiError> + 'static,
@@ -30,22 +32,51 @@ pub fn authenticate<T: 'static>(
         log::error!("no Authenticator in app data: the app factory was not used");
         return Either::Left(ready(Err(ApiError::Internal)));
     };
-    match auth.attempt(req.headers()) {
+    let (scheme, token) = match auth.credentials(req.headers()) {
+        Ok(found) => found,
+        Err(error) => {
+            let scheme = None;
+            return Either::Left(ready(record(&auth, req, Err(error), scheme)));
+        }
+    };
+    match auth.attempt(token) {
         Attempt::Done(result) => {
-            let result = result.and_then(|claims| decide(claims, &auth));
-            Either::Left(ready(record(&auth, req, result)))
+            let result = result
+                .and_then(|claims| bound(&auth, req, scheme, token, claims))
+                .and_then(|claims| decide(claims, &auth));
+            Either::Left(ready(record(&auth, req, result, Some(scheme))))
         }
         Attempt::NeedsKeys(pending) => {
             let req = req.clone();
+            let token = token.to_owned();
             Either::Right(Box::pin(async move {
                 let result = auth
                     .after_refresh(pending)
                     .await
+                    .and_then(|claims| bound(&auth, &req, scheme, &token, claims))
                     .and_then(|claims| decide(claims, &auth));
-                record(&auth, &req, result)
+                record(&auth, &req, result, Some(scheme))
             }))
         }
     }
+}
+
+/// The claims, once the token's DPoP binding (if any) is proven.
+fn bound(
+    auth: &Authenticator,
+    req: &HttpRequest,
+    scheme: Scheme,
+    token: &str,
+    claims: Arc<Claims>,
+) -> Result<Arc<Claims>, ApiError> {
+    auth.dpop().check(
+        req,
+        scheme,
+        token,
+        &claims,
+        auth.keys().unix_now().max(0.0) as u64,
+    )?;
+    Ok(claims)
 }
 
 /// Counts the decision and logs a refusal: one line with the reason and the request id,
@@ -54,6 +85,7 @@ fn record<T>(
     auth: &Authenticator,
     req: &HttpRequest,
     result: Result<T, ApiError>,
+    scheme: Option<Scheme>,
 ) -> Result<T, ApiError> {
     auth.observe(result.as_ref().map(|_| ()));
     if let Err(error) = &result {
@@ -76,10 +108,22 @@ fn record<T>(
                      above and /readyz)"
                 )
             }
+            ApiError::InvalidProof(reason) => {
+                log::info!("refused {path} id={id}: bad DPoP proof: {reason}")
+            }
+            ApiError::UseDpopNonce { .. } => {
+                log::debug!("refused {path} id={id}: DPoP proof without a current nonce")
+            }
+            ApiError::ProofsUnchecked => {
+                log::warn!(
+                    "refused {path} id={id}: the DPoP replay store is full of live proofs \
+                     (raise auth.dpop_replay_capacity)"
+                )
+            }
             _ => {}
         }
     }
-    result
+    result.map_err(|error| auth.dpop().challenge(error, scheme))
 }
 
 /// A request carrying a valid access token: the handler's typed view of its claims.

@@ -178,7 +178,7 @@ const MIN_RSA_BITS: usize = 2048;
 /// Whether the key material itself is usable: an RSA modulus of at least 2048 bits with a
 /// sane exponent, an EC point of the right length for its curve, an Ed25519 key of 32 bytes.
 /// Checked at load, so a set of junk keys cannot replace a good one.
-fn strong_enough(parameters: &AlgorithmParameters) -> Result<(), String> {
+pub(crate) fn strong_enough(parameters: &AlgorithmParameters) -> Result<(), String> {
     let decode = |name: &str, text: &str| {
         URL_SAFE_NO_PAD
             .decode(text)

@@ -1,4 +1,4 @@
-//! Bearer-token authentication: header parsing, token validation, the signing-key store, the
+//! Access-token authentication (bearer and DPoP): header parsing, token validation, the signing-key store, the
 //! route policies and the request extractor that put them together.
 
 pub mod authenticator;
@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod cache;
 pub mod claims;
 pub mod discovery;
+pub mod dpop;
 pub mod extractor;
 pub mod fetch;
 pub mod json;

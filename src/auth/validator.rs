@@ -302,6 +302,7 @@ mod tests {
             algorithms: vec![Algorithm::RS256],
             leeway: std::time::Duration::ZERO,
             max_token_bytes: 8192,
+            dpop: crate::settings::DpopSettings::default(),
         }
     }
 

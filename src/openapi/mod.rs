@@ -23,12 +23,14 @@ use utoipa::openapi::{OpenApi, OpenApiBuilder, Paths, RefOr, Required};
 use crate::auth::policy::Policy;
 use crate::error::ErrorBody;
 use crate::route::Route;
-use crate::settings::{Settings, TokenEndpoint};
+use crate::settings::{DpopMode, Settings, TokenEndpoint};
 
 /// The name of the bearer JWT security scheme.
 pub const BEARER: &str = "bearerAuth";
 /// The name of the OAuth 2.0 (client credentials) security scheme.
 pub const OAUTH2: &str = "oauth2";
+/// The name of the DPoP (RFC 9449) security scheme.
+pub const DPOP: &str = "dpop";
 /// The name of the error body's schema.
 pub const ERROR: &str = "Error";
 
@@ -45,6 +47,9 @@ pub struct Context {
     pub audiences: Vec<String>,
     /// Whether requests to hosts other than loopback are refused with 421 (development issuer).
     pub loopback_only: bool,
+    /// `auth.dpop`, and the proof algorithms (space-separated).
+    pub dpop: DpopMode,
+    pub dpop_algorithms: String,
 }
 
 impl Context {
@@ -55,6 +60,15 @@ impl Context {
             token_endpoint: settings.docs.token_endpoint.clone(),
             audiences: settings.auth.audiences.clone(),
             loopback_only: settings.dev_issuer.is_some(),
+            dpop: settings.auth.dpop.mode,
+            dpop_algorithms: settings
+                .auth
+                .dpop
+                .algorithms
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }
@@ -191,10 +205,30 @@ fn swagger_ui(context: &Context) -> utoipa_swagger_ui::Config<'static> {
 }
 
 fn json(routes: &[Route], context: &Context) -> Result<Bytes, DocumentError> {
-    let json = describe(routes, context)?
-        .to_json()
-        .map_err(|e| DocumentError::Json(e.to_string()))?;
-    Ok(Bytes::from(json))
+    let failed = |e: serde_json::Error| DocumentError::Json(e.to_string());
+    let mut document = serde_json::to_value(describe(routes, context)?).map_err(failed)?;
+    // utoipa knows no `DPoP` HTTP scheme; OpenAPI takes any registered one (RFC 9449 §7.1).
+    if context.dpop != DpopMode::Disabled
+        && let Some(schemes) = document
+            .pointer_mut("/components/securitySchemes")
+            .and_then(|s| s.as_object_mut())
+    {
+        schemes.insert(
+            DPOP.to_owned(),
+            serde_json::json!({
+                "type": "http",
+                "scheme": "DPoP",
+                "description": format!(
+                    "RFC 9449: `Authorization: DPoP <token>` with a token bound to the client's \
+                     key (`cnf.jkt`), and on every request a fresh `DPoP` proof header signed \
+                     with that key ({}). Swagger UI cannot sign proofs: use \
+                     `hello-world-api dpop`.",
+                    context.dpop_algorithms
+                ),
+            }),
+        );
+    }
+    Ok(Bytes::from(serde_json::to_vec(&document).map_err(failed)?))
 }
 
 /// The OpenAPI 3.1 description of `routes`.
@@ -263,12 +297,21 @@ pub fn describe(routes: &[Route], context: &Context) -> Result<OpenApi, Document
                     .push(format!("{} {}", route.method, route.path));
             }
             if !required.is_empty() {
-                insert_new(&mut responses, 403, forbidden(required).into(), route)?;
+                insert_new(
+                    &mut responses,
+                    403,
+                    forbidden(required, context.dpop != DpopMode::Disabled).into(),
+                    route,
+                )?;
             }
-            security = vec![
-                SecurityRequirement::new(BEARER, Vec::<String>::new()),
-                SecurityRequirement::new(OAUTH2, required.iter().copied()),
-            ];
+            security = Vec::new();
+            if context.dpop != DpopMode::Required {
+                security.push(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+            }
+            security.push(SecurityRequirement::new(OAUTH2, required.iter().copied()));
+            if context.dpop != DpopMode::Disabled {
+                security.push(SecurityRequirement::new(DPOP, Vec::<String>::new()));
+            }
         }
         for (status, component) in shared {
             insert_new(
@@ -325,7 +368,10 @@ pub fn describe(routes: &[Route], context: &Context) -> Result<OpenApi, Document
     }
     if any_token {
         components = components
-            .response("Unauthorized", unauthorized())
+            .response(
+                "Unauthorized",
+                unauthorized(context.dpop != DpopMode::Disabled),
+            )
             .response("KeysUnavailable", keys_unavailable())
             .security_scheme(BEARER, bearer())
             .security_scheme(OAUTH2, oauth2(context, &scopes));
@@ -473,6 +519,8 @@ mod tests {
             token_endpoint: TokenEndpoint::Known("http://localhost:6061/oauth/token".to_owned()),
             audiences: vec!["https://hello-world.example.com".to_owned()],
             loopback_only,
+            dpop: DpopMode::Allowed,
+            dpop_algorithms: "ES256".to_owned(),
         }
     }
 

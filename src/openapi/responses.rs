@@ -47,25 +47,41 @@ pub(super) fn challenge(
         .into()
 }
 
-pub(super) fn unauthorized() -> Response {
-    let mut response = error_response(
-        "Unauthorized: no bearer token (`Requires authentication`), or a token that failed \
-         validation (`Bad credentials`, `error` `invalid_token`, the reason in \
-         `error_description`)",
-    );
+pub(super) fn unauthorized(dpop: bool) -> Response {
+    let (description, pattern) = if dpop {
+        (
+            "Unauthorized: no token (`Requires authentication`), a token that failed \
+             validation (`Bad credentials`, `error` `invalid_token`, the reason in \
+             `error_description`), a refused DPoP proof (`error` `invalid_dpop_proof`), or a \
+             proof without the server's current nonce (`error` `use_dpop_nonce`, the nonce to \
+             use in `DPoP-Nonce`)",
+            format!(
+                r#"^(Bearer realm="{REALM}"(, error="invalid_token", error_description="[^"\\]*")?|DPoP algs="[A-Za-z0-9 ]+", realm="{REALM}"(, error="(invalid_token|invalid_dpop_proof|use_dpop_nonce)", error_description="[^"\\]*")?)$"#
+            ),
+        )
+    } else {
+        (
+            "Unauthorized: no bearer token (`Requires authentication`), or a token that failed \
+             validation (`Bad credentials`, `error` `invalid_token`, the reason in \
+             `error_description`)",
+            format!(
+                r#"^Bearer realm="{REALM}"(, error="invalid_token", error_description="[^"\\]*")?$"#
+            ),
+        )
+    };
+    let mut response = error_response(description);
     response.headers.insert(
         "WWW-Authenticate".to_owned(),
         challenge(
-            "The RFC 6750 challenge: the realm, and for a refused token the error and its reason",
-            &format!(
-                r#"^Bearer realm="{REALM}"(, error="invalid_token", error_description="[^"\\]*")?$"#
-            ),
+            "The RFC 6750 challenge (and RFC 9449's for DPoP, in a header of its own): the \
+             realm, and for a refused token the error and its reason",
+            &pattern,
         ),
     );
     response
 }
 
-pub(super) fn forbidden(required: &[&str]) -> Response {
+pub(super) fn forbidden(required: &[&str], dpop: bool) -> Response {
     let scope = required.join(" ");
     let mut response = error_response(&format!(
         "Forbidden: a valid token that does not grant {} (`Permission denied`, `error` \
@@ -76,10 +92,17 @@ pub(super) fn forbidden(required: &[&str]) -> Response {
         "WWW-Authenticate".to_owned(),
         challenge(
             "The RFC 6750 challenge naming the scope required",
-            &format!(
-                r#"^Bearer realm="{REALM}", error="insufficient_scope", scope="{}"$"#,
-                escape_regex(&scope)
-            ),
+            &if dpop {
+                format!(
+                    r#"^(Bearer|DPoP algs="[A-Za-z0-9 ]+",) realm="{REALM}"(, error="insufficient_scope", scope="{0}")?$"#,
+                    escape_regex(&scope)
+                )
+            } else {
+                format!(
+                    r#"^Bearer realm="{REALM}", error="insufficient_scope", scope="{}"$"#,
+                    escape_regex(&scope)
+                )
+            },
         ),
     );
     response

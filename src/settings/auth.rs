@@ -95,6 +95,7 @@ pub(super) fn auth(raw: RawAuth, environment: Environment) -> Result<AuthSetting
         algorithms,
         leeway: Duration::from_secs(leeway),
         max_token_bytes,
+        dpop: super::dpop::dpop(&raw)?,
     })
 }
 

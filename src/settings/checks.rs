@@ -104,6 +104,11 @@ fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {
             positive("server.max_header_bytes", raw.max_header_bytes)?,
             64 << 10,
         )?,
+        public_url: match raw.public_url.trim() {
+            "" => None,
+            url => Some(origin("server.public_url", url)?),
+        },
+        trust_forwarded_headers: raw.trust_forwarded_headers,
     })
 }
 

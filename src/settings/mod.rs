@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 mod auth;
 mod checks;
+mod dpop;
 mod raw;
 mod values;
 
@@ -78,6 +79,10 @@ pub struct ServerSettings {
     pub drain: Duration,
     /// Requests with more header bytes (names and values) are refused with 431.
     pub max_header_bytes: usize,
+    /// How clients reach this server (`scheme://host[:port]`), for a DPoP proof's `htu`.
+    pub public_url: Option<String>,
+    /// Whether `X-Forwarded-Proto` and `X-Forwarded-Host` name the request's URL.
+    pub trust_forwarded_headers: bool,
 }
 
 /// The verified-token cache.
@@ -155,6 +160,70 @@ pub struct AuthSettings {
     pub leeway: Duration,
     /// Longer bearer tokens are refused before any decoding.
     pub max_token_bytes: usize,
+    pub dpop: DpopSettings,
+}
+
+/// DPoP (RFC 9449): which tokens are accepted, and how proofs are checked.
+#[derive(Debug, Clone)]
+pub struct DpopSettings {
+    pub mode: DpopMode,
+    /// Algorithms a proof may use; never empty, never HMAC.
+    pub algorithms: Vec<Algorithm>,
+    /// How old a proof's `iat` may be.
+    pub max_age: Duration,
+    /// How far in the future a proof's `iat` may be.
+    pub max_future: Duration,
+    /// Proofs remembered against replay at most.
+    pub replay_capacity: usize,
+    /// Server-provided nonces, when on.
+    pub nonce: Option<NonceSettings>,
+}
+
+impl Default for DpopSettings {
+    /// The defaults of `config/default.toml`.
+    fn default() -> Self {
+        Self {
+            mode: DpopMode::Allowed,
+            algorithms: vec![
+                Algorithm::ES256,
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::EdDSA,
+            ],
+            max_age: Duration::from_secs(300),
+            max_future: Duration::from_secs(30),
+            replay_capacity: 500_000,
+            nonce: None,
+        }
+    }
+}
+
+/// Whether tokens may, must or must not be DPoP-bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+pub enum DpopMode {
+    #[display("allowed")]
+    Allowed,
+    #[display("required")]
+    Required,
+    #[display("disabled")]
+    Disabled,
+}
+
+/// Stateless DPoP nonces: derived from the time window and this key.
+#[derive(Clone)]
+pub struct NonceSettings {
+    pub key: [u8; 32],
+    /// How long a nonce is current (it is accepted one period more).
+    pub rotation: Duration,
+}
+
+impl std::fmt::Debug for NonceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceSettings")
+            .field("key", &"<redacted>")
+            .field("rotation", &self.rotation)
+            .finish()
+    }
 }
 
 impl AuthSettings {
@@ -331,6 +400,7 @@ pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("auth.algorithms")
+                .with_list_parse_key("auth.dpop_algorithms")
                 .with_list_parse_key("auth.issuers")
                 .with_list_parse_key("auth.required_claims")
                 .source(Some(scoped)),

@@ -59,6 +59,8 @@ pub(super) struct RawServer {
     pub(super) shutdown_timeout_secs: f64,
     pub(super) drain_secs: f64,
     pub(super) max_header_bytes: i64,
+    pub(super) public_url: String,
+    pub(super) trust_forwarded_headers: bool,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +85,15 @@ pub(super) struct RawAuth {
     pub(super) algorithms: Vec<String>,
     pub(super) leeway_secs: i64,
     pub(super) max_token_bytes: i64,
+    pub(super) dpop: String,
+    pub(super) dpop_algorithms: Vec<String>,
+    pub(super) dpop_proof_max_age_secs: f64,
+    pub(super) dpop_proof_max_future_secs: f64,
+    pub(super) dpop_replay_capacity: i64,
+    pub(super) dpop_nonce: bool,
+    pub(super) dpop_nonce_key: String,
+    pub(super) dpop_nonce_key_file: String,
+    pub(super) dpop_nonce_rotation_secs: f64,
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,7 @@ pub use middleware::Admission;
 use crate::auth::authenticator::Authenticator;
 use crate::auth::cache::TokenCache;
 use crate::auth::claims::PermissionsClaim;
+use crate::auth::dpop::Dpop;
 use crate::auth::store::JwksStore;
 use crate::auth::validator::TokenValidator;
 use crate::clock::{Clock, SystemClock};
@@ -112,6 +113,7 @@ fn shared_state(
             PermissionsClaim::new(&auth.permissions_claim),
             auth.admin_permission.clone(),
         ),
+        Dpop::new(&auth.dpop, &settings.server),
     ));
     let state = AppState {
         authenticator,

@@ -7,6 +7,7 @@ mod contract;
 mod cors_and_headers;
 mod dev_issuer;
 mod docs_page;
+mod dpop;
 mod hostile;
 mod key_refresh;
 mod openapi;
