@@ -3,20 +3,33 @@
 //! `hello-world-api` serves the API (and, in a local run with no issuer configured, the
 //! development issuer). `hello-world-api token [CLIENT_ID]` prints an access token from the
 //! running development issuer, for the first configured client unless one is named.
+//!
+//! DPoP (RFC 9449), with the client key `.dev/dpop-client-key.pem` (created on first use):
+//! `hello-world-api dpop [CLIENT_ID] [URL]` gets a token bound to the key and calls `URL`
+//! (default: the admin route) with a fresh proof, printing the exchange;
+//! `hello-world-api dpop-token [CLIENT_ID]` prints a bound token, and
+//! `hello-world-api dpop-proof METHOD URL [TOKEN]` a proof, for curl.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use derive_more::{Display, Error, From};
-use hello_world_api::issuer::{IssuerError, TokenRequestError, request_token, start_dev_issuer};
-use hello_world_api::settings::{self, Settings, SettingsError};
+use hello_world_api::auth::dpop::ClientKey;
+use hello_world_api::issuer::dpop::{self, DpopClientError};
+use hello_world_api::issuer::{
+    IssuerError, TokenRequestError, request_token, start_dev_issuer, token_url,
+};
+use hello_world_api::settings::{self, DevClient, DevIssuerSettings, Settings, SettingsError};
 use hello_world_api::startup::{Application, StartupError};
 
 /// Why the binary stopped with a failure.
 #[derive(Debug, Display, Error, From)]
 enum Failure {
-    #[display("usage: hello-world-api [token [CLIENT_ID]]")]
+    #[display(
+        "usage: hello-world-api [token [CLIENT_ID] | dpop [CLIENT_ID] [URL] | dpop-token [CLIENT_ID] \
+         | dpop-proof METHOD URL [TOKEN]]"
+    )]
     Usage,
     #[display("configuration error: .env: {_0}")]
     DotEnv(dotenvy::Error),
@@ -30,6 +43,8 @@ enum Failure {
     Serve(std::io::Error),
     #[display("error: {_0}")]
     Token(TokenRequestError),
+    #[display("error: {_0}")]
+    Dpop(DpopClientError),
     #[display(
         "error: tokens come from {_0}, not from the development issuer (it runs only in a local \
          run without AUTH0_DOMAIN or AUTH0_ISSUER): get one from your tenant"
@@ -59,6 +74,9 @@ impl Failure {
 enum Command {
     Serve,
     Token(Option<String>),
+    Dpop(Option<String>, Option<String>),
+    DpopToken(Option<String>),
+    DpopProof(String, String, Option<String>),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +100,20 @@ fn run() -> Result<(), Failure> {
         [] => Command::Serve,
         ["token"] => Command::Token(None),
         ["token", client] => Command::Token(Some((*client).to_owned())),
+        ["dpop"] => Command::Dpop(None, None),
+        ["dpop", one] if one.contains("://") => Command::Dpop(None, Some((*one).to_owned())),
+        ["dpop", client] => Command::Dpop(Some((*client).to_owned()), None),
+        ["dpop", client, url] => Command::Dpop(Some((*client).to_owned()), Some((*url).to_owned())),
+        ["dpop-token"] => Command::DpopToken(None),
+        ["dpop-token", client] => Command::DpopToken(Some((*client).to_owned())),
+        ["dpop-proof", method, url] => {
+            Command::DpopProof((*method).to_owned(), (*url).to_owned(), None)
+        }
+        ["dpop-proof", method, url, token] => Command::DpopProof(
+            (*method).to_owned(),
+            (*url).to_owned(),
+            Some((*token).to_owned()),
+        ),
         _ => return Err(Failure::Usage),
     };
 
@@ -104,6 +136,27 @@ fn run() -> Result<(), Failure> {
         match command {
             Command::Serve => serve(settings).await,
             Command::Token(client) => print_token(&settings, client.as_deref()).await,
+            Command::Dpop(client, url) => {
+                dpop_call(&settings, client.as_deref(), url.as_deref()).await
+            }
+            Command::DpopToken(client) => {
+                let (dev, client) = dev_client(&settings, client.as_deref())?;
+                let key = client_key()?;
+                let token = dpop::bound_token(dev, client, &key).await?;
+                println!("{}", token.access_token);
+                Ok(())
+            }
+            Command::DpopProof(method, url, token) => {
+                let key = client_key()?;
+                let proof = key
+                    .proof(&method, &url, token.as_deref(), None, dpop::unix_now())
+                    .map_err(|source| DpopClientError::Key {
+                        path: dpop::CLIENT_KEY_FILE.to_owned(),
+                        source,
+                    })?;
+                println!("{proof}");
+                Ok(())
+            }
         }
     })
 }
@@ -120,6 +173,17 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
 }
 
 async fn print_token(settings: &Settings, client_id: Option<&str>) -> Result<(), Failure> {
+    let (dev, client) = dev_client(settings, client_id)?;
+    let token = request_token(dev, client).await?;
+    println!("{}", token.access_token);
+    Ok(())
+}
+
+/// The development issuer's settings and the client named (else its first one).
+fn dev_client<'s>(
+    settings: &'s Settings,
+    client_id: Option<&str>,
+) -> Result<(&'s DevIssuerSettings, &'s DevClient), Failure> {
     let Some(dev) = &settings.dev_issuer else {
         let issuers: Vec<&str> = settings
             .auth
@@ -142,8 +206,53 @@ async fn print_token(settings: &Settings, client_id: Option<&str>) -> Result<(),
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    let token = request_token(dev, client).await?;
-    println!("{}", token.access_token);
+    Ok((dev, client))
+}
+
+fn client_key() -> Result<ClientKey, Failure> {
+    Ok(dpop::load_or_create_client_key(Path::new(
+        dpop::CLIENT_KEY_FILE,
+    ))?)
+}
+
+/// `hello-world-api dpop`: a bound token, then a call with a fresh proof, as it goes.
+async fn dpop_call(
+    settings: &Settings,
+    client_id: Option<&str>,
+    url: Option<&str>,
+) -> Result<(), Failure> {
+    let (dev, client) = dev_client(settings, client_id)?;
+    let url = url.map_or_else(
+        || {
+            format!(
+                "http://localhost:{}/api/messages/admin",
+                settings.server.port
+            )
+        },
+        str::to_owned,
+    );
+    let key = client_key()?;
+    println!(
+        "client key {} (thumbprint {})",
+        dpop::CLIENT_KEY_FILE,
+        key.thumbprint()
+    );
+    let token = dpop::bound_token(dev, client, &key).await?;
+    println!(
+        "POST {} with a DPoP proof as {}: token_type {}, bound to the key (cnf.jkt)",
+        token_url(dev),
+        client.client_id,
+        token.token_type
+    );
+    let exchange = dpop::call(&url, &token.access_token, &key).await?;
+    if let Some(nonce) = &exchange.nonce {
+        println!("GET {url}: 401 use_dpop_nonce; again with the nonce {nonce}");
+    }
+    println!(
+        "GET {url} with Authorization: DPoP <token> and a fresh DPoP proof: {}",
+        exchange.status
+    );
+    println!("{}", exchange.body);
     Ok(())
 }
 

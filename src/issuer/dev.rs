@@ -104,21 +104,39 @@ pub async fn request_token(
     settings: &DevIssuerSettings,
     client: &DevClient,
 ) -> Result<TokenResponse, TokenRequestError> {
-    let url = format!("http://127.0.0.1:{}/oauth/token", settings.port);
+    request_token_with(settings, client, None).await
+}
+
+/// The token endpoint of the development issuer, as this machine reaches it.
+pub fn token_url(settings: &DevIssuerSettings) -> String {
+    format!("http://127.0.0.1:{}/oauth/token", settings.port)
+}
+
+/// As [`request_token`], with a DPoP proof when given: the token is then bound to its key.
+pub async fn request_token_with(
+    settings: &DevIssuerSettings,
+    client: &DevClient,
+    proof: Option<&str>,
+) -> Result<TokenResponse, TokenRequestError> {
+    let url = token_url(settings);
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", client.client_id.as_str()),
         ("client_secret", client.client_secret.as_str()),
         ("audience", settings.audience.as_str()),
     ];
-    let mut response = awc::Client::default()
-        .post(&url)
-        .send_form(&form)
-        .await
-        .map_err(|e| TokenRequestError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+    let mut request = awc::Client::default().post(&url);
+    if let Some(proof) = proof {
+        request = request.insert_header(("DPoP", proof));
+    }
+    let mut response =
+        request
+            .send_form(&form)
+            .await
+            .map_err(|e| TokenRequestError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
     let body = response
         .body()
         .await

@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::endpoints::oauth_error;
 use super::{Issuer, TokenPolicy};
-use crate::settings::DevClient;
+use crate::auth::dpop::{htu, proof};
+use crate::settings::{DevClient, DpopSettings};
 
 /// The token request's parameters, as a form or as JSON (Auth0 takes both).
 #[derive(Debug, Default, Deserialize)]
@@ -103,10 +104,48 @@ fn issue_token(
     }
     let client = authenticate_client(policy, req, &request)?;
     check_audience(policy, request.audience.as_deref())?;
-    sign_for(issuer, policy, client)
+    let jkt = proven_key(req)?;
+    sign_for(issuer, policy, client, jkt.as_deref())
 }
 
-/// The token request's parameters, from a form or a JSON body.
+/// With a `DPoP` header (RFC 9449 §5), the thumbprint of the key its proof proves the client
+/// holds: the token will be bound to it. The proof is checked as the API checks one, except
+/// that this issuer does not remember `jti`s.
+fn proven_key(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    let mut values = req.headers().get_all("dpop");
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let invalid =
+        |description: String| Err(OAuthError::bad_request("invalid_dpop_proof", description));
+    if values.next().is_some() {
+        return invalid("more than one DPoP proof".to_owned());
+    }
+    let text = value.to_str().unwrap_or("");
+    let proof = match proof::verify(text, &DpopSettings::default().algorithms) {
+        Ok(proof) => proof,
+        Err(reason) => return invalid(reason.to_string()),
+    };
+    if proof.htm != "POST" {
+        return invalid("DPoP proof method mismatch".to_owned());
+    }
+    let here = htu::request_url(req, None, false).and_then(|url| htu::normalize(&url));
+    if here.is_none() || htu::normalize(&proof.htu) != here {
+        return invalid("DPoP proof URL mismatch".to_owned());
+    }
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    if proof.iat < now - 300 || proof.iat > now + 30 {
+        return invalid("DPoP proof too old or from the future".to_owned());
+    }
+    Ok(Some(proof.jkt))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The body's parameters, and the `audience` of the URL's query when the body has none (Swagger
 /// UI's Authorize dialog sends it there: see `additionalQueryStringParams` in src/openapi/).
 fn parse_request(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, OAuthError> {
@@ -195,11 +234,10 @@ fn sign_for(
     issuer: &Issuer,
     policy: &TokenPolicy,
     client: &DevClient,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let claims = json!({
+    let now = unix_now();
+    let mut claims = json!({
         "iss": policy.issuer_url,
         "sub": format!("{}@clients", client.client_id),
         "aud": policy.audience,
@@ -209,6 +247,9 @@ fn sign_for(
         "azp": client.client_id,
         "permissions": client.permissions,
     });
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     let access_token = issuer.sign(&claims).map_err(|e| {
         log::error!("development issuer could not sign a token: {e}");
         OAuthError(
@@ -221,7 +262,7 @@ fn sign_for(
     Ok(TokenResponse {
         access_token,
         expires_in: policy.lifetime.as_secs(),
-        token_type: "Bearer".to_owned(),
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
     })
 }
 

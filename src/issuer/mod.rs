@@ -7,6 +7,7 @@
 //! metadata and keys where another provider would (see [`Layout`]).
 
 mod dev;
+pub mod dpop;
 mod endpoints;
 mod grant;
 mod key;
@@ -22,7 +23,10 @@ use derive_more::{Display, Error};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use dev::{TokenRequestError, load_or_create_key, request_token, start_dev_issuer};
+pub use dev::{
+    TokenRequestError, load_or_create_key, request_token, request_token_with, start_dev_issuer,
+    token_url,
+};
 pub use grant::TokenResponse;
 pub use key::SigningKey;
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hello_world_api::auth::dpop::ClientKey;
 use hello_world_api::issuer::{Issuer, TokenPolicy, load_or_create_key};
 use hello_world_api::settings::DevClient as Client;
 use serde_json::{Value, json};
@@ -587,4 +588,126 @@ fn production_profile_never_starts_the_development_issuer() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("auth.audience"));
+}
+
+// --- DPoP ------------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_token_request_with_a_dpop_proof_gets_a_token_bound_to_the_proofs_key() {
+    let issuer = DevIssuer::start();
+    let key = ClientKey::generate().unwrap();
+    let url = format!("{}oauth/token", issuer.url);
+    let with_proof = |proof: String| {
+        reply(
+            issuer
+                .token_request()
+                .insert_header(("DPoP", proof))
+                .send_form(&credentials("admin", "admin-secret")),
+        )
+    };
+    let bound = with_proof(key.proof("POST", &url, None, None, now()).unwrap()).await;
+    assert_eq!(bound.status, 200, "{bound:?}");
+    assert_eq!(bound.body["token_type"], "DPoP");
+    let claims = payload(bound.body["access_token"].as_str().unwrap());
+    assert_eq!(claims["cnf"], json!({ "jkt": key.thumbprint() }));
+
+    for (what, proof) in [
+        (
+            "for GET",
+            key.proof("GET", &url, None, None, now()).unwrap(),
+        ),
+        (
+            "for another URL",
+            key.proof("POST", &format!("{}token", issuer.url), None, None, now())
+                .unwrap(),
+        ),
+        (
+            "an hour old",
+            key.proof("POST", &url, None, None, now() - 3600).unwrap(),
+        ),
+        ("not a JWT", "junk".to_owned()),
+    ] {
+        let refused = with_proof(proof).await;
+        assert_oauth_error(&refused, 400, "invalid_dpop_proof");
+        assert!(
+            !refused.body["error_description"]
+                .as_str()
+                .unwrap()
+                .is_empty(),
+            "{what}"
+        );
+    }
+    // Without a proof, a bearer token as before.
+    let plain = issuer.form(&credentials("admin", "admin-secret")).await;
+    assert_eq!(plain.body["token_type"], "Bearer");
+    assert!(
+        payload(plain.body["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn make_run_and_its_dpop_client_make_a_real_dpop_call() {
+    let dir = empty_dir("make-run-dpop");
+    let (api_port, issuer_port) = (free_port(), free_port());
+    let issuer_port_text = issuer_port.to_string();
+    let api_port_text = api_port.to_string();
+    let env = [
+        ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
+        ("APP__SERVER__WORKERS", "1"),
+    ];
+    let _server = BINARY.start(&dir, &env, api_port);
+    wait_for_port(issuer_port);
+    let client_env = [
+        ("APP__DEV_ISSUER__PORT", issuer_port_text.as_str()),
+        ("PORT", api_port_text.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let output = BINARY
+            .command(&dir, &client_env)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+
+    let exchange = run(&["dpop"]);
+    assert!(exchange.contains("token_type DPoP"), "{exchange}");
+    assert!(exchange.contains("a fresh DPoP proof: 200"), "{exchange}");
+    assert!(
+        exchange.contains(r#"{"text":"This is an admin message."}"#),
+        "{exchange}"
+    );
+    // The key was made once and is kept for the next call.
+    let key_file = dir.join(".dev/dpop-client-key.pem");
+    let key = ClientKey::from_pem(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    assert!(exchange.contains(key.thumbprint()), "{exchange}");
+    let user = run(&["dpop", "hello-world-user"]);
+    assert!(user.contains("a fresh DPoP proof: 403"), "{user}");
+
+    // What curl would do: a bound token, and a proof per request.
+    let token = run(&["dpop-token"]).trim().to_owned();
+    let url = format!("http://localhost:{api_port}/api/messages/protected");
+    let proof = run(&["dpop-proof", "GET", &url, &token]).trim().to_owned();
+    let request = awc::Client::default()
+        .get(url.as_str())
+        .insert_header(("Authorization", format!("DPoP {token}")))
+        .insert_header(("DPoP", proof.as_str()));
+    let answer = reply(request.send()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // The same proof twice is refused.
+    let again = awc::Client::default()
+        .get(url.as_str())
+        .insert_header(("Authorization", format!("DPoP {token}")))
+        .insert_header(("DPoP", proof.as_str()));
+    let answer = reply(again.send()).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.body["error_description"], "DPoP proof replayed");
 }
