@@ -38,8 +38,8 @@ pub enum Scheme {
 #[derive(Debug)]
 pub struct Dpop {
     mode: DpopMode,
-    algorithms: Vec<jsonwebtoken::Algorithm>,
-    /// `algorithms`, space-separated, for the challenge's `algs`.
+    proofs: proof::ProofVerifier,
+    /// The proof algorithms, space-separated, for the challenge's `algs`.
     algs: String,
     max_age: i64,
     max_future: i64,
@@ -60,7 +60,7 @@ impl Dpop {
                 .map(|a| format!("{a:?}"))
                 .collect::<Vec<_>>()
                 .join(" "),
-            algorithms: settings.algorithms.clone(),
+            proofs: proof::ProofVerifier::new(&settings.algorithms),
             max_age: seconds(settings.max_age),
             max_future: seconds(settings.max_future),
             replay: ReplayStore::new(settings.replay_capacity),
@@ -112,7 +112,7 @@ impl Dpop {
             (Scheme::Dpop, Some(jkt)) => jkt,
         };
         let proof = self.header(req).map_err(ApiError::InvalidProof)?;
-        let proof = proof::verify(proof, &self.algorithms).map_err(ApiError::InvalidProof)?;
+        let proof = self.proofs.verify(proof).map_err(ApiError::InvalidProof)?;
         let invalid = |reason| Err(ApiError::InvalidProof(reason));
         if proof.htm != req.method().as_str() {
             return invalid(ProofRejection::Method);

@@ -1,10 +1,13 @@
 //! One DPoP proof (RFC 9449 §4.2): a JWT whose header carries the client's public key and
 //! whose signature that key verifies. Read strictly and bounded before any cryptography.
 
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -48,19 +51,133 @@ struct ProofClaims {
 /// Members a public JWK never has: any of them makes it a private (or symmetric) key.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// Reads and verifies `proof` with the key in its header, signed with one of `algorithms`.
-pub fn verify(proof: &str, algorithms: &[Algorithm]) -> Result<Proof, ProofRejection> {
-    if proof.len() > MAX_PROOF_BYTES {
-        return Err(ProofRejection::TooLarge);
+/// Verifies proofs, remembering the headers it has checked: a client signs every proof with
+/// one key, so the header (`typ`, `alg`, `jwk`) repeats byte for byte, and its checks, the
+/// key's thumbprint and the parsed key are worth keeping (bounded in bytes). What is kept is a
+/// function of the header's exact text alone, so a hit decides exactly as a miss would.
+pub struct ProofVerifier {
+    algorithms: Vec<Algorithm>,
+    headers: Option<moka::sync::Cache<String, Arc<CheckedHeader>>>,
+}
+
+impl std::fmt::Debug for ProofVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofVerifier")
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
     }
-    let mut parts = proof.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ProofRejection::Malformed);
-    };
+}
+
+/// A header that passed every check: its key's thumbprint, and the key ready to verify.
+struct CheckedHeader {
+    jkt: String,
+    key: ProofKey,
+}
+
+enum ProofKey {
+    /// EC and Ed25519 keys, parsed once by aws-lc-rs.
+    Parsed(ParsedPublicKey),
+    /// RSA keys, through jsonwebtoken.
+    Jwt(DecodingKey, Algorithm),
+}
+
+/// What the remembered headers may take in memory, their text counted.
+const HEADER_CACHE_BYTES: u64 = 1 << 20;
+
+impl ProofVerifier {
+    /// A verifier for proofs signed with one of `algorithms`.
+    pub fn new(algorithms: &[Algorithm]) -> Self {
+        Self {
+            algorithms: algorithms.to_vec(),
+            headers: Some(
+                moka::sync::Cache::builder()
+                    .max_capacity(HEADER_CACHE_BYTES)
+                    .weigher(|header: &String, _| {
+                        u32::try_from(header.len() + 256).unwrap_or(u32::MAX)
+                    })
+                    .build(),
+            ),
+        }
+    }
+
+    /// Reads and verifies `proof` with the key in its header.
+    pub fn verify(&self, proof: &str) -> Result<Proof, ProofRejection> {
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(ProofRejection::TooLarge);
+        }
+        let mut parts = proof.split('.');
+        let (Some(head), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ProofRejection::Malformed);
+        };
+        let header = match self.headers.as_ref().and_then(|c| c.get(head)) {
+            Some(checked) => checked,
+            None => {
+                let checked = Arc::new(check_header(head, &self.algorithms)?);
+                if let Some(cache) = &self.headers {
+                    cache.insert(head.to_owned(), Arc::clone(&checked));
+                }
+                checked
+            }
+        };
+        let message = &proof[..head.len() + 1 + payload.len()];
+        let verified = match &header.key {
+            ProofKey::Parsed(key) => URL_SAFE_NO_PAD
+                .decode(signature)
+                .ok()
+                .is_some_and(|bytes| key.verify_sig(message.as_bytes(), &bytes).is_ok()),
+            ProofKey::Jwt(key, algorithm) => {
+                jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, *algorithm)
+                    .unwrap_or(false)
+            }
+        };
+        if !verified {
+            return Err(ProofRejection::Signature);
+        }
+        let claims: ProofClaims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(ProofRejection::Malformed)?;
+        let text = |value: Option<Value>, name: &'static str| match value {
+            Some(Value::String(text)) if !text.is_empty() && text.len() <= 1024 => Ok(text),
+            _ => Err(ProofRejection::Claim(name)),
+        };
+        let optional = |value: Option<Value>, name: &'static str| match value {
+            None => Ok(None),
+            some => text(some, name).map(Some),
+        };
+        Ok(Proof {
+            jkt: header.jkt.clone(),
+            jti: text(claims.jti, "jti")?,
+            htm: text(claims.htm, "htm")?,
+            htu: text(claims.htu, "htu")?,
+            iat: match claims.iat {
+                Some(Value::Number(n)) => n.as_i64().ok_or(ProofRejection::Claim("iat"))?,
+                _ => return Err(ProofRejection::Claim("iat")),
+            },
+            ath: optional(claims.ath, "ath")?,
+            nonce: optional(claims.nonce, "nonce")?,
+        })
+    }
+}
+
+/// Reads and verifies `proof` with the key in its header, signed with one of `algorithms`,
+/// remembering nothing (for the development issuer's rare token requests).
+pub fn verify(proof: &str, algorithms: &[Algorithm]) -> Result<Proof, ProofRejection> {
+    ProofVerifier {
+        algorithms: algorithms.to_vec(),
+        headers: None,
+    }
+    .verify(proof)
+}
+
+/// The checks of a proof's header (`head`, base64url): `typ`, `alg`, no `crit`, a public
+/// `jwk` of the alg's kind and a usable size; its thumbprint and the key parsed.
+fn check_header(head: &str, algorithms: &[Algorithm]) -> Result<CheckedHeader, ProofRejection> {
     let header: ProofHeader = URL_SAFE_NO_PAD
-        .decode(header)
+        .decode(head)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(ProofRejection::Malformed)?;
@@ -89,38 +206,38 @@ pub fn verify(proof: &str, algorithms: &[Algorithm]) -> Result<Proof, ProofRejec
     if !fits(&jwk.algorithm, algorithm) || strong_enough(&jwk.algorithm).is_err() {
         return Err(ProofRejection::UnusableKey);
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofRejection::UnusableKey)?;
-    let mut validation = Validation::new(algorithm);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofRejection::Signature,
-            jsonwebtoken::errors::ErrorKind::Json(_) => ProofRejection::Malformed,
-            _ => ProofRejection::Signature,
-        })?
-        .claims;
-    let text = |value: Option<Value>, name: &'static str| match value {
-        Some(Value::String(text)) if !text.is_empty() && text.len() <= 1024 => Ok(text),
-        _ => Err(ProofRejection::Claim(name)),
+    let decode = |text: &str| {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| ProofRejection::UnusableKey)
     };
-    let optional = |value: Option<Value>, name: &'static str| match value {
-        None => Ok(None),
-        some => text(some, name).map(Some),
+    let parsed = |verification: &'static dyn VerificationAlgorithm, bytes: Vec<u8>| {
+        ParsedPublicKey::new(verification, bytes)
+            .map(ProofKey::Parsed)
+            .map_err(|_| ProofRejection::UnusableKey)
     };
-    Ok(Proof {
-        jkt,
-        jti: text(claims.jti, "jti")?,
-        htm: text(claims.htm, "htm")?,
-        htu: text(claims.htu, "htu")?,
-        iat: match claims.iat {
-            Some(Value::Number(n)) => n.as_i64().ok_or(ProofRejection::Claim("iat"))?,
-            _ => return Err(ProofRejection::Claim("iat")),
-        },
-        ath: optional(claims.ath, "ath")?,
-        nonce: optional(claims.nonce, "nonce")?,
-    })
+    let key = match (&jwk.algorithm, algorithm) {
+        (AlgorithmParameters::EllipticCurve(ec), Algorithm::ES256 | Algorithm::ES384) => {
+            let mut point = vec![4_u8];
+            point.extend(decode(&ec.x)?);
+            point.extend(decode(&ec.y)?);
+            let verification: &'static dyn VerificationAlgorithm = if algorithm == Algorithm::ES256
+            {
+                &signature::ECDSA_P256_SHA256_FIXED
+            } else {
+                &signature::ECDSA_P384_SHA384_FIXED
+            };
+            parsed(verification, point)?
+        }
+        (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA) => {
+            parsed(&signature::ED25519, decode(&okp.x)?)?
+        }
+        _ => ProofKey::Jwt(
+            DecodingKey::from_jwk(&jwk).map_err(|_| ProofRejection::UnusableKey)?,
+            algorithm,
+        ),
+    };
+    Ok(CheckedHeader { jkt, key })
 }
 
 /// Whether the key is of the kind `algorithm` signs with (ES256 on P-256, and so on).
@@ -206,6 +323,38 @@ mod tests {
                     .unwrap()
             ),
             None
+        );
+    }
+
+    #[test]
+    fn an_rsa_proof_verifies_and_a_remembered_header_decides_as_a_fresh_one() {
+        let key = crate::issuer::SigningKey::generate("").unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.typ = Some("dpop+jwt".to_owned());
+        header.jwk = Some(key.public_jwk().clone());
+        header.kid = None;
+        let claims = json!({"jti": "a", "htm": "GET", "htu": "http://x.example/", "iat": 1});
+        let proof = key.sign_with_header(&header, &claims).unwrap();
+        let verifier = ProofVerifier::new(&[Algorithm::RS256, Algorithm::ES256]);
+        let first = verifier.verify(&proof).unwrap();
+        assert_eq!(first.htm, "GET");
+        // The same header again, from the cache: a good proof passes, a changed one does not.
+        assert_eq!(verifier.verify(&proof).unwrap().jkt, first.jkt);
+        let (signed, _) = proof.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode([0_u8; 256]));
+        assert_eq!(
+            verifier.verify(&forged).unwrap_err(),
+            ProofRejection::Signature
+        );
+        assert_eq!(
+            verify(&forged, &[Algorithm::RS256]).unwrap_err(),
+            ProofRejection::Signature
+        );
+        assert_eq!(
+            ProofVerifier::new(&[Algorithm::ES256])
+                .verify(&proof)
+                .unwrap_err(),
+            ProofRejection::Algorithm
         );
     }
 
