@@ -1,7 +1,7 @@
 # Thin aliases over cargo. `make run` and `make test` are the two commands a newcomer needs.
 CARGO ?= cargo
 
-.PHONY: help run token test check lint doc fmt build clean soak soak-short bench wrk chromium \
+.PHONY: help run token dpop-call test check lint doc fmt build clean soak soak-short bench wrk chromium \
 	image image-test image-tools k8s-validate openapi-validate cluster-test cluster-test-short haproxy
 
 ## help: list the targets
@@ -16,6 +16,10 @@ run:
 CLIENT ?=
 token:
 	@$(CARGO) run --release --locked --quiet -- token $(CLIENT)
+
+## dpop-call: with make run going, a DPoP-bound token from the development issuer and a call with a fresh proof
+dpop-call:
+	@$(CARGO) run --release --locked --quiet -- dpop $(CLIENT)
 
 ## test: the whole suite: unit, HTTP-level on loopback, and real-browser tests (installs chromium)
 test: chromium
