@@ -141,10 +141,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     register(cfg, ROUTES, &Arc::new(Metrics::new()), READ_ADMIN_MESSAGES);
 }
 
-/// Registers `routes`: one resource per path, each method's handler behind its policy. Other
-/// methods on a known path get 405 (a method-guarded `Scope::route` would answer 404). Each
-/// resource keeps its route's [`RouteMetrics`], so a route cannot be served unlabelled. A
-/// policy requiring [`READ_ADMIN_MESSAGES`] requires `admin_permission` instead.
+/// Registers `routes`: one resource per path, each method's handler behind its policy, and
+/// HEAD beside each GET. Other methods on a known path get 405 (a method-guarded
+/// `Scope::route` would answer 404). Each resource keeps its route's [`RouteMetrics`], so a
+/// route cannot be served unlabelled. A policy requiring [`READ_ADMIN_MESSAGES`] requires
+/// `admin_permission` instead.
 pub fn register(
     cfg: &mut web::ServiceConfig,
     routes: &'static [Route],
@@ -157,12 +158,22 @@ pub fn register(
         }
         let mut resource =
             web::resource(first.path).app_data(RouteMetrics::new(Arc::clone(metrics), first.path));
-        for route in routes.iter().filter(|r| r.path == first.path) {
-            let handler = (route.handler)(web::method(route.method.clone()));
-            resource = resource.route(match route.policy {
-                Policy::Public => handler,
-                policy => handler.wrap(Authorize(policy.with_admin_permission(admin_permission))),
-            });
+        let on_path: Vec<&Route> = routes.iter().filter(|r| r.path == first.path).collect();
+        for route in &on_path {
+            // A server that answers GET answers HEAD (RFC 9110 §9.3.2): the same handler and
+            // policy, so the same status and headers; the HTTP layer sends no body.
+            let head =
+                route.method == Method::GET && !on_path.iter().any(|r| r.method == Method::HEAD);
+            let methods = [Some(route.method.clone()), head.then_some(Method::HEAD)];
+            for method in methods.into_iter().flatten() {
+                let handler = (route.handler)(web::method(method));
+                resource = resource.route(match route.policy {
+                    Policy::Public => handler,
+                    policy => {
+                        handler.wrap(Authorize(policy.with_admin_permission(admin_permission)))
+                    }
+                });
+            }
         }
         cfg.service(resource);
     }

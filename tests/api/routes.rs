@@ -192,3 +192,71 @@ async fn every_route_of_the_api_answers_by_its_policy_and_is_labelled() {
         0.0
     );
 }
+
+/// One raw HTTP/1.1 exchange: the status line and headers (lower-case names), and the bytes
+/// after the head.
+fn exchange(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or_default().to_owned();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .collect();
+    (status, headers, answer[end + 4..].to_vec())
+}
+
+#[actix_web::test]
+async fn head_is_answered_on_every_get_route_with_the_get_status_and_headers_and_no_body() {
+    use hello_world_api::routes::DOCS_PAGES;
+    let app = spawn_app().await;
+    let admin = app.admin_token();
+    let gets = ROUTES
+        .iter()
+        .chain(DOCS_PAGES)
+        .filter(|r| r.method == Method::GET);
+    let mut checked = 0;
+    for route in gets {
+        let path = route.path.replace("{file:.*}", "swagger-ui.css");
+        for token in [admin.as_str(), "not-a-token"] {
+            let (get_status, get_headers, get_body) = exchange(&app.address, "GET", &path, token);
+            let (status, headers, body) = exchange(&app.address, "HEAD", &path, token);
+            assert_eq!(status, get_status, "HEAD {path}");
+            assert_eq!(headers, get_headers, "HEAD {path}");
+            assert!(body.is_empty(), "HEAD {path} sent a body: {body:?}");
+            assert!(
+                !get_body.is_empty() || get_status.contains(" 308 "),
+                "GET {path}: {get_status}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "every GET route, the docs pages included: {checked}"
+    );
+    // Methods nobody declared still get 405.
+    let (status, _, _) = exchange(&app.address, "DELETE", "/api/messages/public", &admin);
+    assert!(status.contains(" 405 "), "{status}");
+}
