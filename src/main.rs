@@ -27,8 +27,8 @@ use hello_world_api::startup::{Application, StartupError};
 #[derive(Debug, Display, Error, From)]
 enum Failure {
     #[display(
-        "usage: hello-world-api [token [CLIENT_ID] | dpop [CLIENT_ID] [URL] | dpop-token [CLIENT_ID] \
-         | dpop-proof METHOD URL [TOKEN]]"
+        "{}\n(hello-world-api --help lists the commands and variables)",
+        usage()
     )]
     Usage,
     #[display("configuration error: .env: {_0}")]
@@ -89,6 +89,48 @@ fn main() -> ExitCode {
     }
 }
 
+/// The first lines of the help: what an unknown argument is answered with too.
+fn usage() -> String {
+    format!(
+        "hello-world-api {}: {}\n\nusage: hello-world-api [COMMAND]",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_DESCRIPTION")
+    )
+}
+
+/// `--help`: the commands, and the variables with one line each.
+fn help() -> String {
+    let mut text = usage();
+    text.push_str(HELP);
+    text
+}
+
+const HELP: &str = "
+
+commands:
+  serve (the default)              serve the API on PORT (and, locally without an issuer, the
+                                   development issuer on APP__DEV_ISSUER__PORT)
+  token [CLIENT_ID]                print an access token from the running development issuer
+  dpop [CLIENT_ID] [URL]           a DPoP-bound token from the development issuer, then GET URL
+                                   (default: the admin route) with a fresh proof
+  dpop-token [CLIENT_ID]           print a DPoP-bound token (key: .dev/dpop-client-key.pem)
+  dpop-proof METHOD URL [TOKEN]    print a DPoP proof for a request, for curl
+  --help, -h                       this text
+  --version, -V                    the version
+
+variables (also read from ./.env; variables already set win):
+  APP_ENV                          profile: local (default) or production
+  APP_CONFIG_DIR                   where default.toml and {profile}.toml are (default: ./config)
+  PORT, HOST                       where to listen (6060, 127.0.0.1)
+  CLIENT_ORIGIN_URL                the one browser origin allowed (http://localhost:4040)
+  AUTH0_DOMAIN                     your tenant, e.g. example.us.auth0.com
+  AUTH0_AUDIENCE, AUDIENCE         the API identifier tokens must carry
+  AUTH0_ISSUER, ISSUER_BASE_URL    any OpenID Connect issuer, instead of a domain
+  AUTH0_JWKS_URI                   the issuer's key set, instead of discovery
+  APP__SECTION__KEY                any setting, e.g. APP__AUTH__DPOP=required (README: Configuration)
+  RUST_LOG                         log level, e.g. info or debug,actix_server=info
+";
+
 fn run() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args
@@ -97,7 +139,15 @@ fn run() -> Result<(), Failure> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        [] => Command::Serve,
+        ["--help" | "-h" | "help"] => {
+            print!("{}", help());
+            return Ok(());
+        }
+        ["--version" | "-V"] => {
+            println!("hello-world-api {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        [] | ["serve"] => Command::Serve,
         ["token"] => Command::Token(None),
         ["token", client] => Command::Token(Some((*client).to_owned())),
         ["dpop"] => Command::Dpop(None, None),

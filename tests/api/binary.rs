@@ -36,6 +36,41 @@ fn assert_config_error(output: &Output, starts_with: &str) {
 }
 
 #[test]
+fn help_and_version_answer_with_exit_0_and_an_unknown_argument_with_exit_2() {
+    let dir = empty_dir("help");
+    let output = |args: &[&str]| BINARY.command(&dir, &[]).args(args).output().unwrap();
+    for flag in ["--help", "-h", "help"] {
+        let help = output(&[flag]);
+        assert!(help.status.success(), "{flag}");
+        let text = String::from_utf8(help.stdout).unwrap();
+        for line in [
+            "usage: hello-world-api [COMMAND]",
+            "  serve (the default)",
+            "  token [CLIENT_ID]",
+            "  dpop [CLIENT_ID] [URL]",
+            "  dpop-proof METHOD URL [TOKEN]",
+            "  AUTH0_DOMAIN ",
+            "  CLIENT_ORIGIN_URL ",
+            "  APP__SECTION__KEY ",
+        ] {
+            assert!(text.contains(line), "{flag}: {line:?} in {text}");
+        }
+    }
+    let version = output(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap(),
+        format!("hello-world-api {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let unknown = output(&["--bogus"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let text = String::from_utf8(unknown.stderr).unwrap();
+    assert!(text.starts_with("hello-world-api "), "{text}");
+    assert!(text.contains("usage: hello-world-api [COMMAND]"), "{text}");
+    assert!(text.contains("--help"), "{text}");
+}
+
+#[test]
 fn missing_audience_exits_non_zero_naming_the_key() {
     let dir = empty_dir("no-audience");
     let output = run(&dir, &[("AUTH0_DOMAIN", "example.us.auth0.com")]);
