@@ -1,4 +1,4 @@
-//! The management listener: `/metrics` only, apart from the public API.
+//! The management listener, apart from the public API: `/metrics`, and `/` listing it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -6,11 +6,14 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+use actix_web::ResponseError;
+
 use crate::auth::authenticator::Authenticator;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::startup::StartupError;
 
-/// The management listener: `/metrics` only, apart from the public API.
+/// The management listener: `/metrics`, and `/` listing it.
 pub fn serve_metrics(
     address: std::net::SocketAddr,
     authenticator: web::Data<Authenticator>,
@@ -25,19 +28,34 @@ pub fn serve_metrics(
     let server = HttpServer::new(move || {
         let authenticator = authenticator.clone();
         let metrics = Arc::clone(&metrics);
-        App::new().route(
-            "/metrics",
-            web::get().to(move || {
-                metrics.set_cached_tokens(authenticator.cached_tokens());
-                let text = authenticator.render_metrics();
-                async move {
-                    HttpResponse::Ok()
-                        // prometheus-client encodes OpenMetrics text (# EOF, # UNIT).
-                        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-                        .body(text)
-                }
-            }),
-        )
+        App::new()
+            .route(
+                "/",
+                web::get().to(|| async {
+                    HttpResponse::Ok().json(serde_json::json!({
+                        "endpoints": {
+                            "/metrics": "Prometheus metrics (OpenMetrics text)",
+                        }
+                    }))
+                }),
+            )
+            // Anything else: the API's JSON 404, not an empty answer.
+            .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    metrics.set_cached_tokens(authenticator.cached_tokens());
+                    let text = authenticator.render_metrics();
+                    async move {
+                        HttpResponse::Ok()
+                            // prometheus-client encodes OpenMetrics text (# EOF, # UNIT).
+                            .content_type(
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )
+                            .body(text)
+                    }
+                }),
+            )
     })
     .workers(1)
     .disable_signals()

@@ -241,6 +241,21 @@ async fn metrics_count_failed_fetches_and_unavailable_keys() {
 }
 
 #[actix_web::test]
+async fn the_metrics_listener_lists_its_endpoints_and_answers_other_paths_with_the_json_404() {
+    let app = spawn_app().await;
+    let base = app.metrics_address.clone().expect("metrics on");
+    let index = send(app.client.get(format!("{base}/"))).await;
+    assert_eq!(index.status, 200, "{index:?}");
+    assert!(index.body["endpoints"]["/metrics"].is_string(), "{index:?}");
+    for path in ["/healthz", "/nothing", "/metrics/x"] {
+        let reply = send(app.client.get(format!("{base}{path}"))).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.body, json!({"message": "Not Found"}), "{path}");
+    }
+    assert_eq!(send(app.client.get(format!("{base}/metrics"))).await.status, 200);
+}
+
+#[actix_web::test]
 async fn metrics_can_be_switched_off() {
     let app = TestApp::builder()
         .env("APP__METRICS__ENABLED", "false")
