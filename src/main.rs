@@ -175,7 +175,12 @@ fn run() -> Result<(), Failure> {
     {
         return Err(Failure::DotEnv(error));
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // actix-server's own lines (workers starting and stopping, one per listener) are below
+    // the default level: RUST_LOG=info,actix_server=info shows them.
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,actix_server=warn"),
+    )
+    .init();
 
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

@@ -191,13 +191,26 @@ impl Application {
             .iter()
             .map(|store| format!("{} (keys from {})", store.issuer(), store.uri()))
             .collect();
+        // The start-up summary: what a newcomer needs to see to know what was understood.
+        let base = format!("http://{}:{port}", settings.server.host);
         log::info!(
-            "listening on http://{}:{port} ({} profile); tokens from {} for audience {}",
-            settings.server.host,
+            "listening on {base} ({} profile, {} workers)",
             settings.environment,
+            settings.server.workers
+        );
+        log::info!(
+            "tokens from {} for audience {}; DPoP {}",
             sources.join(", "),
             settings.auth.audiences.join(", "),
+            settings.auth.dpop.mode,
         );
+        log::info!(
+            "browsers may call it from {} only (CLIENT_ORIGIN_URL)",
+            settings.cors.allowed_origin
+        );
+        if settings.docs.enabled {
+            log::info!("docs on {base}/docs, the description on {base}/openapi.json");
+        }
         Ok(Self {
             port,
             server,

@@ -197,6 +197,20 @@ async fn binary_serves_the_contract_against_an_issuer_on_loopback() {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "a token reached the log");
     }
+    // The start-up summary says what was understood, in a few lines, without actix-server's.
+    for summary in [
+        format!("listening on http://127.0.0.1:{port} (local profile, 1 workers)"),
+        format!(
+            "tokens from {issuer_url} (keys from {jwks_uri}) for audience {AUDIENCE}; DPoP allowed"
+        ),
+        "browsers may call it from http://localhost:4040 only (CLIENT_ORIGIN_URL)".to_owned(),
+        format!(
+            "docs on http://127.0.0.1:{port}/docs, the description on http://127.0.0.1:{port}/openapi.json"
+        ),
+    ] {
+        assert_eq!(log.matches(&summary).count(), 1, "{summary:?} in {log}");
+    }
+    assert!(!log.contains("actix_server"), "{log}");
 }
 
 #[actix_web::test]
