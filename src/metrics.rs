@@ -48,6 +48,21 @@ pub enum AuthOutcome {
     error,
 }
 
+/// What a CORS refusal refused.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CorsRefusal {
+    origin,
+    method,
+    headers,
+    malformed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CorsLabels {
+    reason: CorsRefusal,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FetchLabels {
     result: FetchResult,
@@ -86,6 +101,7 @@ pub struct Metrics {
     keys_loaded: Gauge,
     since_refresh: Gauge<f64, AtomicU64>,
     cache: Family<CacheLabels, Counter>,
+    cors_refusals: Family<CorsLabels, Counter>,
     verifications: Counter,
     cached_tokens: Gauge,
     /// The series nearly every protected request lands in, resolved on first use so the
@@ -159,6 +175,12 @@ impl Metrics {
             "Full token validations (signature checks)",
             verifications.clone(),
         );
+        let cors_refusals = Family::<CorsLabels, Counter>::default();
+        registry.register(
+            "cors_refusals",
+            "Browser requests refused by CORS, by what was refused",
+            cors_refusals.clone(),
+        );
         let cached_tokens = Gauge::default();
         registry.register(
             "token_cache_entries",
@@ -167,6 +189,7 @@ impl Metrics {
         );
         Self {
             registry,
+            cors_refusals,
             cache,
             verifications,
             cached_tokens,
@@ -217,6 +240,13 @@ impl Metrics {
     }
 
     /// One authorization decision, with the reason a token was refused (empty otherwise).
+    /// Counts a browser request refused by CORS.
+    pub fn observe_cors_refusal(&self, reason: CorsRefusal) {
+        self.cors_refusals
+            .get_or_create(&CorsLabels { reason })
+            .inc();
+    }
+
     pub fn observe_auth(&self, outcome: AuthOutcome, reason: &'static str) {
         if outcome == AuthOutcome::allowed {
             let allowed = self.allowed.get_or_init(|| {

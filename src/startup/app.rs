@@ -11,14 +11,16 @@ use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDocument;
 use crate::routes::{self, Route};
-use crate::startup::middleware::{Admission, CorsWhenAsked, admit, cors, envelope};
+use crate::startup::cors::{CorsRefusals, CorsWhenAsked, cors};
+use crate::startup::middleware::{Admission, admit, envelope};
 
 /// What every worker's app shares.
 #[derive(Clone)]
 pub struct AppState {
     pub authenticator: web::Data<Authenticator>,
     pub metrics: Arc<Metrics>,
-    pub allowed_origin: String,
+    /// The one browser origin allowed, and how refusals of others are explained.
+    pub cors: Arc<CorsRefusals>,
     /// What a request must satisfy before it is routed.
     pub admission: Admission,
     /// Whether the server is draining (read by `/readyz`).
@@ -44,7 +46,7 @@ pub fn create_app(
     let AppState {
         authenticator,
         metrics,
-        allowed_origin,
+        cors: refusals,
         admission,
         lifecycle,
         docs,
@@ -64,7 +66,10 @@ pub fn create_app(
         .app_data(web::Data::from(metrics))
         // Innermost, so a refusal still gets CORS, JSON and security headers.
         .wrap_fn(move |req, service| admit(admission, req, service))
-        .wrap(CorsWhenAsked(cors(&allowed_origin)))
+        .wrap(CorsWhenAsked {
+            cors: cors(refusals.allowed()),
+            refusals,
+        })
         // Every answer, the framework's own errors included.
         .wrap_fn(envelope)
         // actix's Logger renders its fields (peer address, method, …) for every request even

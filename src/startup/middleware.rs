@@ -1,19 +1,16 @@
 //! The middleware every answer passes through: the envelope (request ids, security headers,
-//! the JSON error shape for the framework's own errors, metrics), CORS, and admission (the
+//! the JSON error shape for the framework's own errors, metrics) and admission (the
 //! header budget and, while the development issuer runs, loopback hosts only).
 
 use std::future::Future;
-use std::rc::Rc;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use actix_cors::{Cors, CorsMiddleware};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{Error, HttpMessage, web};
-use futures_util::future::{Either, LocalBoxFuture, MapOk, TryFutureExt};
 
 use crate::error::{ApiError, ErrorBody, message_for_status, mime_json};
 use crate::host::addressed_to_loopback;
@@ -112,15 +109,6 @@ where
     }
 }
 
-/// Only the paired SPA's origin may read our answers, errors included.
-pub fn cors(origin: &str) -> Cors {
-    Cors::default()
-        .allowed_origin(origin)
-        .allowed_methods(["GET"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(86_400)
-}
-
 /// The headers Auth0's samples put on every answer (unless the handler set one itself).
 static SECURITY_HEADERS: LazyLock<[(HeaderName, HeaderValue); 6]> = LazyLock::new(|| {
     [
@@ -170,78 +158,4 @@ fn json_error_body<B: MessageBody + 'static>(
     ServiceResponse::new(request, response.set_body(body))
         .map_into_boxed_body()
         .map_into_right_body()
-}
-
-/// CORS for the requests it concerns: those with an `Origin` header, and every `OPTIONS`.
-/// Any other request (curl, a load balancer's probe, a server-side client) skips actix-cors,
-/// which boxes a future and validates for every request, and only gets the `Vary` header
-/// actix-cors would add: the answer still varies with `Origin` for caches.
-pub struct CorsWhenAsked(pub Cors);
-
-impl<S, B> Transform<S, ServiceRequest> for CorsWhenAsked
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = CorsWhenAskedService<S>;
-    type InitError = ();
-    type Future = LocalBoxFuture<'static, Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        let inner = Rc::new(service);
-        let cors = self.0.new_transform(Rc::clone(&inner));
-        Box::pin(async move {
-            let cors = cors.await?;
-            Ok(CorsWhenAskedService { inner, cors })
-        })
-    }
-}
-
-pub struct CorsWhenAskedService<S> {
-    inner: Rc<S>,
-    cors: CorsMiddleware<Rc<S>>,
-}
-
-/// What actix-cors puts in `Vary` (without its draft private-network feature).
-const CORS_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
-
-impl<S, B> Service<ServiceRequest> for CorsWhenAskedService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future = Either<
-        MapOk<S::Future, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>>,
-        LocalBoxFuture<'static, Result<Self::Response, Error>>,
-    >;
-
-    forward_ready!(inner);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        if req.headers().contains_key(header::ORIGIN) || req.method() == Method::OPTIONS {
-            return Either::Right(self.cors.call(req));
-        }
-        Either::Left(self.inner.call(req).map_ok(with_vary as fn(_) -> _))
-    }
-}
-
-fn with_vary<B>(mut response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
-    let headers = response.headers_mut();
-    let value = match headers.get(header::VARY) {
-        Some(existing) => {
-            let mut value = existing.as_bytes().to_vec();
-            value.extend_from_slice(b", ");
-            value.extend_from_slice(CORS_VARY.as_bytes());
-            HeaderValue::from_bytes(&value).unwrap_or(HeaderValue::from_static(CORS_VARY))
-        }
-        None => HeaderValue::from_static(CORS_VARY),
-    };
-    headers.insert(header::VARY, value);
-    response.map_into_left_body()
 }

@@ -3,6 +3,7 @@
 //! refresher and metrics listener.
 
 mod app;
+pub mod cors;
 mod management;
 pub mod middleware;
 mod signals;
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, Context, DocumentError};
 use crate::routes::{self, Lifecycle, Route};
 use crate::settings::Settings;
+use cors::CorsRefusals;
 use management::serve_metrics;
 use signals::Signals;
 
@@ -115,10 +117,14 @@ fn shared_state(
         ),
         Dpop::new(&auth.dpop, &settings.server),
     ));
+    let cors = Arc::new(CorsRefusals::new(
+        &settings.cors.allowed_origin,
+        Arc::clone(&metrics),
+    ));
     let state = AppState {
         authenticator,
         metrics,
-        allowed_origin: settings.cors.allowed_origin.clone(),
+        cors,
         admission: Admission {
             max_header_bytes: settings.server.max_header_bytes,
             loopback_only: settings.dev_issuer.is_some(),

@@ -442,3 +442,48 @@ async fn shutdown_gives_up_on_requests_still_running_after_the_timeout() {
         "the request was cut off, not answered: {answer:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_cors_refusal_is_logged_once_per_origin_naming_what_is_allowed() {
+    let issuer = Issuer::new(key(0));
+    let issuer_url = spawn_issuer(&issuer);
+    let dir = empty_dir("cors-log");
+    let port = free_port();
+    let server = BINARY.start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &issuer_url),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__SERVER__WORKERS", "2"),
+        ],
+        port,
+    );
+    let client = awc::Client::default();
+    let preflight = |origin: &'static str| {
+        client
+            .request(
+                actix_web::http::Method::OPTIONS,
+                format!("http://127.0.0.1:{port}/api/messages/protected"),
+            )
+            .insert_header(("Origin", origin))
+            .insert_header(("Access-Control-Request-Method", "GET"))
+    };
+    for origin in [
+        "http://localhost:3000",
+        "http://localhost:3000",
+        "http://localhost:3000",
+        "https://elsewhere.example",
+    ] {
+        assert_eq!(send(preflight(origin)).await.status, 400);
+    }
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let line = "refused OPTIONS /api/messages/protected: CORS: the origin http://localhost:3000 may \
+                not call this API; it allows http://localhost:4040 only (CLIENT_ORIGIN_URL)";
+    assert_eq!(log.matches(line).count(), 1, "{log}");
+    assert_eq!(
+        log.matches("https://elsewhere.example may not").count(),
+        1,
+        "{log}"
+    );
+}

@@ -1,6 +1,6 @@
 //! CORS for the paired SPA, and the security headers on every answer.
 
-use test_support::{Reply, SPA_ORIGIN, TestApp, send, spawn_app};
+use test_support::{Reply, SPA_ORIGIN, TestApp, metric, scrape, send, spawn_app};
 
 fn preflight(app: &TestApp, origin: &str) -> awc::ClientRequest {
     app.request("OPTIONS", "/api/messages/protected")
@@ -201,6 +201,96 @@ async fn answers_without_an_origin_skip_cors_but_still_vary_with_origin() {
         assert!(
             reply.header("access-control-allow-origin").is_none(),
             "{path}: {reply:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_refusal_says_what_was_refused_and_what_is_allowed_and_is_counted() {
+    let app = spawn_app().await;
+    let wrong_port = "http://localhost:3000";
+    let origin_refused = format!(
+        "CORS: the origin {wrong_port} may not call this API; it allows {SPA_ORIGIN} only \
+         (CLIENT_ORIGIN_URL)"
+    );
+    let preflight_reply = send(preflight(&app, wrong_port)).await;
+    let actual = send(
+        app.request("GET", "/api/messages/public")
+            .insert_header(("Origin", wrong_port)),
+    )
+    .await;
+    assert_eq!(preflight_reply.status, 400, "{preflight_reply:?}");
+    assert_eq!(preflight_reply.message(), origin_refused);
+    assert_eq!(preflight_reply.header("access-control-allow-origin"), None);
+    assert_eq!(
+        preflight_reply.header("content-type"),
+        Some("application/json")
+    );
+    assert_security_headers(&preflight_reply);
+    // A simple request is served as to curl, without the header that would let a page read
+    // it; it is counted as a refusal all the same.
+    assert_eq!(actual.status, 200, "{actual:?}");
+    assert_eq!(actual.header("access-control-allow-origin"), None);
+
+    let method = send(
+        app.request("OPTIONS", "/api/messages/protected")
+            .insert_header(("Origin", SPA_ORIGIN))
+            .insert_header(("Access-Control-Request-Method", "DELETE")),
+    )
+    .await;
+    assert_eq!(method.status, 400, "{method:?}");
+    assert_eq!(
+        method.message(),
+        format!("CORS: the method DELETE is not allowed from {SPA_ORIGIN}; allowed: GET")
+    );
+    let headers = send(
+        app.request("OPTIONS", "/api/messages/protected")
+            .insert_header(("Origin", SPA_ORIGIN))
+            .insert_header(("Access-Control-Request-Method", "GET"))
+            .insert_header(("Access-Control-Request-Headers", "authorization, x-debug")),
+    )
+    .await;
+    assert_eq!(headers.status, 400, "{headers:?}");
+    assert_eq!(
+        headers.message(),
+        format!(
+            "CORS: the request headers authorization, x-debug are not all allowed from \
+             {SPA_ORIGIN}; allowed: authorization, content-type, dpop"
+        )
+    );
+
+    // A DPoP client on the SPA's origin may send its proof and read the nonce and challenge.
+    let dpop = send(
+        app.request("OPTIONS", "/api/messages/protected")
+            .insert_header(("Origin", SPA_ORIGIN))
+            .insert_header(("Access-Control-Request-Method", "GET"))
+            .insert_header(("Access-Control-Request-Headers", "authorization, dpop")),
+    )
+    .await;
+    assert_eq!(dpop.status, 200, "{dpop:?}");
+    let exposed = send(
+        app.request("GET", "/api/messages/protected")
+            .insert_header(("Origin", SPA_ORIGIN)),
+    )
+    .await;
+    let exposed = exposed
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("dpop-nonce"),
+        "{exposed}"
+    );
+
+    let metrics = scrape(&app).await;
+    for (reason, count) in [("origin", 2.0), ("method", 1.0), ("headers", 1.0)] {
+        assert_eq!(
+            metric(
+                &metrics,
+                &format!(r#"cors_refusals_total{{reason="{reason}"}}"#)
+            ),
+            count,
+            "{reason}: {metrics}"
         );
     }
 }
