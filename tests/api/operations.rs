@@ -252,7 +252,10 @@ async fn the_metrics_listener_lists_its_endpoints_and_answers_other_paths_with_t
         assert_eq!(reply.status, 404, "{path}");
         assert_eq!(reply.body, json!({"message": "Not Found"}), "{path}");
     }
-    assert_eq!(send(app.client.get(format!("{base}/metrics"))).await.status, 200);
+    assert_eq!(
+        send(app.client.get(format!("{base}/metrics"))).await.status,
+        200
+    );
 }
 
 #[actix_web::test]
