@@ -103,10 +103,14 @@ fn record<T>(
                 )
             }
             ApiError::KeysUnavailable { .. } => {
-                log::warn!(
-                    "refused {path} id={id}: no fresh signing keys (see the key fetch errors \
-                     above and /readyz)"
-                )
+                if let Some(unlogged) = KEYS_WARNING.allow() {
+                    log::warn!(
+                        "refused {path} id={id}: no fresh signing keys; /readyz names the issuer, \
+                         and the fetch error is the \"fetching signing keys from … failed\" line \
+                         of hello_world_api::auth::store ({unlogged} more such refusals since the \
+                         last of these lines)"
+                    )
+                }
             }
             ApiError::InvalidProof(reason) => {
                 log::info!("refused {path} id={id}: bad DPoP proof: {reason}")
@@ -124,6 +128,48 @@ fn record<T>(
         }
     }
     result.map_err(|error| auth.dpop().challenge(error, scheme))
+}
+
+/// At most one "no fresh signing keys" line every 10 s: during an outage every protected
+/// request is refused for the same reason, and the fetch error is logged by the key store.
+static KEYS_WARNING: RateLimit = RateLimit::new(10);
+
+/// Lets a log line through at most once every `every` seconds, counting the others.
+struct RateLimit {
+    every: u64,
+    /// Seconds since `START` of the last line let through, plus one (0: none yet).
+    last: std::sync::atomic::AtomicU64,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+static START: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+impl RateLimit {
+    const fn new(every: u64) -> Self {
+        Self {
+            every,
+            last: std::sync::atomic::AtomicU64::new(0),
+            unlogged: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines held back since the last one)` when a line may be logged now.
+    fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = START.elapsed().as_secs() + 1;
+        let last = self.last.load(Relaxed);
+        if last != 0 && now < last + self.every
+            || self
+                .last
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            self.unlogged.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.unlogged.swap(0, Relaxed))
+    }
 }
 
 /// A request carrying a valid access token: the handler's typed view of its claims.

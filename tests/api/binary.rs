@@ -487,3 +487,51 @@ async fn a_cors_refusal_is_logged_once_per_origin_naming_what_is_allowed() {
         "{log}"
     );
 }
+
+#[actix_web::test]
+async fn during_an_outage_the_refusals_are_logged_once_in_a_while_saying_where_to_look() {
+    let dir = empty_dir("outage-log");
+    let port = free_port();
+    let unreachable = format!("http://127.0.0.1:{}/", free_port());
+    let server = BINARY.start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &unreachable),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__SERVER__WORKERS", "1"),
+        ],
+        port,
+    );
+    let client = awc::Client::default();
+    for _ in 0..20 {
+        let reply = send(
+            client
+                .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
+                .bearer_auth("a.b.c"),
+        )
+        .await;
+        assert!(matches!(reply.status, 401 | 503), "{reply:?}");
+        let reply = send(
+            client
+                .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
+                .bearer_auth(
+                    &key(0)
+                        .sign(&json!({"iss": unreachable, "aud": AUDIENCE, "exp": now() + 60}))
+                        .unwrap(),
+                ),
+        )
+        .await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+    }
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no fresh signing keys"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("/readyz") && lines[0].contains("failed"),
+        "{log}"
+    );
+}
