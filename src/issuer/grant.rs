@@ -76,7 +76,14 @@ pub(super) async fn token_endpoint(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"))
             .json(token),
-        Err(OAuthError(status, error, description)) => oauth_error(status, error, &description),
+        Err(OAuthError(status, error, description)) => {
+            // The reason only: never the request's secret, token or proof.
+            log::info!(
+                "development issuer: token request refused, {} {error}: {description}",
+                status.as_u16()
+            );
+            oauth_error(status, error, &description)
+        }
     }
 }
 
@@ -258,7 +265,15 @@ fn sign_for(
             "could not sign".to_owned(),
         )
     })?;
-    log::info!("development issuer: token issued to {}", client.client_id);
+    log::info!(
+        "development issuer: {} token issued to {}",
+        if jkt.is_some() {
+            "DPoP-bound"
+        } else {
+            "bearer"
+        },
+        client.client_id
+    );
     Ok(TokenResponse {
         access_token,
         expires_in: policy.lifetime.as_secs(),

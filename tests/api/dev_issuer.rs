@@ -711,3 +711,49 @@ async fn make_run_and_its_dpop_client_make_a_real_dpop_call() {
     assert_eq!(answer.status, 401);
     assert_eq!(answer.body["error_description"], "DPoP proof replayed");
 }
+
+#[actix_web::test]
+async fn the_development_issuer_logs_each_outcome_with_its_reason_and_no_secret() {
+    let dir = empty_dir("dev-issuer-log");
+    let (api_port, issuer_port) = (free_port(), free_port());
+    let issuer_port_text = issuer_port.to_string();
+    let server = BINARY.start(
+        &dir,
+        &[("APP__DEV_ISSUER__PORT", issuer_port_text.as_str())],
+        api_port,
+    );
+    wait_for_port(issuer_port);
+    let url = format!("http://127.0.0.1:{issuer_port}/oauth/token");
+    let ask = |secret: &'static str| {
+        reply(awc::Client::default().post(url.as_str()).send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "hello-world-admin"),
+            ("client_secret", secret),
+            ("audience", DEV_AUDIENCE),
+        ]))
+    };
+    assert_eq!(ask("a-wrong-secret-4821").await.status, 401);
+    let granted = ask("dev-admin-secret").await;
+    assert_eq!(granted.status, 200);
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(
+        log.contains(
+            "development issuer: token request refused, 401 invalid_client: unknown client or \
+             wrong client secret"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("development issuer: bearer token issued to hello-world-admin"),
+        "{log}"
+    );
+    let token = granted.body["access_token"].as_str().unwrap();
+    for secret in [
+        "a-wrong-secret-4821",
+        "dev-admin-secret",
+        token.rsplit('.').next().unwrap(),
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
