@@ -51,7 +51,10 @@ pub enum IssuerError {
         path: String,
         source: std::io::Error,
     },
-    #[display("dev_issuer.port: cannot listen on {address}: {source}")]
+    #[display(
+        "dev_issuer.port: cannot listen on {address}: {source} (set APP__DEV_ISSUER__PORT to \
+         another port, e.g. for a second copy of the API)"
+    )]
     Bind {
         #[error(not(source))]
         address: String,

@@ -64,6 +64,6 @@ pub fn serve_metrics(
     .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    log::info!("metrics on http://{address}/metrics");
+    log::info!("metrics on http://{}:{port}/metrics", address.ip());
     Ok((port, handle))
 }

@@ -46,7 +46,10 @@ pub fn install_crypto_provider() {
 /// Why the server could not start.
 #[derive(Debug, Display, Error)]
 pub enum StartupError {
-    #[display("server.host/server.port: cannot listen on {address}: {source}")]
+    #[display(
+        "server.host/server.port: cannot listen on {address}: {source} (set PORT to another port, \
+         or 0 for a free one; HOST for the interface)"
+    )]
     Bind {
         #[error(not(source))]
         address: String,
@@ -54,7 +57,10 @@ pub enum StartupError {
     },
     #[display("docs: cannot describe the API: {_0}")]
     Docs(DocumentError),
-    #[display("metrics.address: cannot listen on {address}: {source}")]
+    #[display(
+        "metrics.address: cannot listen on {address}: {source} (set APP__METRICS__ADDRESS, e.g. \
+         127.0.0.1:0 for a free port, or APP__METRICS__ENABLED=false)"
+    )]
     MetricsBind {
         #[error(not(source))]
         address: String,

@@ -535,3 +535,40 @@ async fn during_an_outage_the_refusals_are_logged_once_in_a_while_saying_where_t
         "{log}"
     );
 }
+
+#[test]
+fn a_port_in_use_names_the_variable_to_change() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = empty_dir("port-in-use");
+    let free = free_port().to_string();
+    let free_issuer = free_port().to_string();
+    let metrics_address = format!("127.0.0.1:{port}");
+    for (env, expected) in [
+        (
+            vec![("PORT", port.as_str())],
+            "set PORT to another port, or 0 for a free one",
+        ),
+        (
+            vec![
+                ("PORT", free.as_str()),
+                ("APP__DEV_ISSUER__PORT", port.as_str()),
+            ],
+            "set APP__DEV_ISSUER__PORT to another port",
+        ),
+        (
+            vec![
+                ("PORT", free.as_str()),
+                ("APP__DEV_ISSUER__PORT", free_issuer.as_str()),
+                ("APP__METRICS__ADDRESS", metrics_address.as_str()),
+            ],
+            "set APP__METRICS__ADDRESS, e.g. 127.0.0.1:0 for a free port",
+        ),
+    ] {
+        let output = BINARY.command(&dir, &env).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{env:?}: {stderr}");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+    }
+    drop(taken);
+}
