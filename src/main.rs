@@ -186,6 +186,9 @@ fn run() -> Result<(), Failure> {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let settings = settings::load(&config_dir(&env), &env)?;
+    for warning in &settings.warnings {
+        log::warn!("configuration: {warning}");
+    }
 
     actix_web::rt::System::new().block_on(async move {
         match command {

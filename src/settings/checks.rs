@@ -62,6 +62,7 @@ pub(super) fn validate(environment: Environment, raw: Raw) -> Result<Settings, S
         cache: cache(raw.cache)?,
         docs,
         dev_issuer,
+        warnings: Vec::new(),
     })
 }
 

@@ -25,6 +25,7 @@ mod checks;
 mod dpop;
 mod raw;
 mod values;
+mod variables;
 
 use raw::Raw;
 
@@ -64,6 +65,8 @@ pub struct Settings {
     pub docs: DocsSettings,
     /// The development issuer to start, when this is a local run with no issuer configured.
     pub dev_issuer: Option<DevIssuerSettings>,
+    /// What looked wrong but is not fatal (a variable we do not read), to be logged.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -367,6 +370,22 @@ pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings
             format!("{} not found (set APP_CONFIG_DIR)", default_file.display()),
         ));
     }
+    // A variable that looks meant for us but is not ours: an APP__ one would be refused below
+    // naming a key; say which variable, and what it was probably meant to be.
+    let known = variables::known(&default_file);
+    let mut warnings = Vec::new();
+    for (name, suggestion) in variables::unknown(env, &known) {
+        let hint = suggestion.map_or_else(String::new, |s| format!("; did you mean {s}?"));
+        if name.starts_with("APP__") {
+            return Err(SettingsError {
+                key: name.to_owned(),
+                problem: format!("not a setting{hint}"),
+            });
+        }
+        warnings.push(format!(
+            "{name} is not a variable this service reads, and is ignored{hint}"
+        ));
+    }
     // The first name set (and not empty) wins for its key: FLAT_NAMES is in precedence order.
     let mut flat: config::Map<String, String> = config::Map::new();
     for (name, key) in FLAT_NAMES {
@@ -407,12 +426,27 @@ pub fn load(config_dir: &Path, env: &HashMap<String, String>) -> Result<Settings
         )
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| SettingsError {
-            key: "config".to_owned(),
-            problem: one_line(&e.to_string()),
+        .map_err(|error| match error {
+            // A value of the wrong type: name the variable that set it, else the key.
+            config::ConfigError::Type {
+                key: Some(key),
+                unexpected,
+                expected,
+                ..
+            } => SettingsError {
+                key: variables::setter(&key, env)
+                    .map_or_else(|| describe_key(&key), |name| format!("{name} ({key})")),
+                problem: format!("{unexpected} is not {expected}"),
+            },
+            other => SettingsError {
+                key: "config".to_owned(),
+                problem: one_line(&other.to_string()),
+            },
         })?;
 
-    checks::validate(environment, raw)
+    let mut settings = checks::validate(environment, raw)?;
+    settings.warnings = warnings;
+    Ok(settings)
 }
 
 fn one_line(text: &str) -> String {

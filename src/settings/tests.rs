@@ -429,7 +429,42 @@ fn unknown_environment_and_unknown_keys_are_refused() {
     let e = load_with(&[("APP__SERVER__PROT", "1")])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("prot"), "{e}");
+    assert_eq!(
+        e,
+        "APP__SERVER__PROT: not a setting; did you mean APP__SERVER__PORT?"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_the_variable_that_set_it() {
+    let e = load_with(&[("PORT", "abc")]).unwrap_err().to_string();
+    assert_eq!(e, r#"PORT (server.port): string "abc" is not an integer"#);
+    let e = load_with(&[("APP__SERVER__WORKERS", "many")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        r#"APP__SERVER__WORKERS (server.workers): string "many" is not an integer"#
+    );
+}
+
+#[test]
+fn a_misspelt_variable_is_a_warning_naming_the_one_meant() {
+    let settings = load_with(&[
+        ("AUTH0_DOMIAN", "example.auth0.com"),
+        ("CLIENT_ORIGN_URL", "http://localhost:3000"),
+    ])
+    .unwrap();
+    assert_eq!(
+        settings.warnings,
+        [
+            "AUTH0_DOMIAN is not a variable this service reads, and is ignored; did you mean \
+             AUTH0_DOMAIN?",
+            "CLIENT_ORIGN_URL is not a variable this service reads, and is ignored; did you mean \
+             CLIENT_ORIGIN_URL?",
+        ]
+    );
+    assert!(load_with(&[]).unwrap().warnings.is_empty());
 }
 
 #[test]

@@ -572,3 +572,32 @@ fn a_port_in_use_names_the_variable_to_change() {
     }
     drop(taken);
 }
+
+#[test]
+fn a_misspelt_variable_in_dotenv_is_named_with_the_one_meant_and_a_bad_value_names_its_variable() {
+    let dir = empty_dir("dotenv-typo");
+    std::fs::write(dir.join(".env"), "AUTH0_DOMIAN=example.auth0.com\n").unwrap();
+    let (port, issuer_port) = (free_port(), free_port().to_string());
+    let server = BINARY.start(
+        &dir,
+        &[("APP__DEV_ISSUER__PORT", issuer_port.as_str())],
+        port,
+    );
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(
+        log.contains(
+            "configuration: AUTH0_DOMIAN is not a variable this service reads, and is ignored; \
+             did you mean AUTH0_DOMAIN?"
+        ),
+        "{log}"
+    );
+
+    let output = BINARY.command(&dir, &[("PORT", "abc")]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        r#"configuration error: PORT (server.port): string "abc" is not an integer"#
+    );
+}
