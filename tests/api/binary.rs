@@ -515,7 +515,7 @@ async fn during_an_outage_the_refusals_are_logged_once_in_a_while_saying_where_t
             client
                 .get(format!("http://127.0.0.1:{port}/api/messages/protected"))
                 .bearer_auth(
-                    &key(0)
+                    key(0)
                         .sign(&json!({"iss": unreachable, "aud": AUDIENCE, "exp": now() + 60}))
                         .unwrap(),
                 ),
