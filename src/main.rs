@@ -11,6 +11,7 @@
 //! `hello-world-api dpop-proof METHOD URL [TOKEN]` a proof, for curl.
 
 use std::collections::HashMap;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,7 +19,8 @@ use derive_more::{Display, Error, From};
 use hello_world_api::auth::dpop::ClientKey;
 use hello_world_api::issuer::dpop::{self, DpopClientError};
 use hello_world_api::issuer::{
-    IssuerError, TokenRequestError, request_token, start_dev_issuer, token_url,
+    IssuerError, TokenRequestError, bind_dev_issuer, request_token, start_dev_issuer,
+    start_dev_issuer_on, token_url,
 };
 use hello_world_api::settings::{self, DevClient, DevIssuerSettings, Settings, SettingsError};
 use hello_world_api::startup::{Application, StartupError};
@@ -185,14 +187,27 @@ fn run() -> Result<(), Failure> {
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let settings = settings::load(&config_dir(&env), &env)?;
+    let mut settings = settings::load(&config_dir(&env), &env)?;
     for warning in &settings.warnings {
         log::warn!("configuration: {warning}");
+    }
+    // APP__DEV_ISSUER__PORT=0: bind a free port now, and settle the settings with it (its
+    // issuer URL and key set URL depend on it).
+    let mut dev_listener = None;
+    if matches!(command, Command::Serve)
+        && let Some(dev) = settings.dev_issuer.as_ref().filter(|d| d.port == 0)
+    {
+        let listener = bind_dev_issuer(dev.port)?;
+        let port = listener.local_addr().map_err(Failure::Serve)?.port();
+        let mut env = env.clone();
+        env.insert("APP__DEV_ISSUER__PORT".to_owned(), port.to_string());
+        settings = settings::load(&config_dir(&env), &env)?;
+        dev_listener = Some(listener);
     }
 
     actix_web::rt::System::new().block_on(async move {
         match command {
-            Command::Serve => serve(settings).await,
+            Command::Serve => serve(settings, dev_listener).await,
             Command::Token(client) => print_token(&settings, client.as_deref()).await,
             Command::Dpop(client, url) => {
                 dpop_call(&settings, client.as_deref(), url.as_deref()).await
@@ -219,11 +234,12 @@ fn run() -> Result<(), Failure> {
     })
 }
 
-async fn serve(settings: Settings) -> Result<(), Failure> {
+async fn serve(settings: Settings, dev_listener: Option<TcpListener>) -> Result<(), Failure> {
     // The development issuer listens before the API, so the first key fetch finds it.
-    let _dev_issuer = match &settings.dev_issuer {
-        Some(dev) => Some(start_dev_issuer(dev)?),
-        None => None,
+    let _dev_issuer = match (&settings.dev_issuer, dev_listener) {
+        (Some(dev), Some(listener)) => Some(start_dev_issuer_on(dev, listener)?),
+        (Some(dev), None) => Some(start_dev_issuer(dev)?),
+        (None, _) => None,
     };
     let app = Application::build(settings).await?;
     app.stop_on_signals();

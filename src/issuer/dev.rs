@@ -49,12 +49,25 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, IssuerError> {
 
 /// Starts the development issuer on `127.0.0.1:{port}` on the current runtime.
 pub fn start_dev_issuer(settings: &DevIssuerSettings) -> Result<ServerHandle, IssuerError> {
+    start_dev_issuer_on(settings, bind_dev_issuer(settings.port)?)
+}
+
+/// A loopback listener for the development issuer; port 0 picks a free one.
+pub fn bind_dev_issuer(port: u16) -> Result<TcpListener, IssuerError> {
+    let address = format!("127.0.0.1:{port}");
+    TcpListener::bind(&address).map_err(|source| IssuerError::Bind { address, source })
+}
+
+/// Starts the development issuer on `listener` (see [`bind_dev_issuer`]).
+pub fn start_dev_issuer_on(
+    settings: &DevIssuerSettings,
+    listener: TcpListener,
+) -> Result<ServerHandle, IssuerError> {
     let key = load_or_create_key(&settings.key_file)?;
-    let address = format!("127.0.0.1:{}", settings.port);
-    let listener = TcpListener::bind(&address).map_err(|source| IssuerError::Bind {
-        address: address.clone(),
-        source,
-    })?;
+    let address = listener.local_addr().map_or_else(
+        |_| format!("127.0.0.1:{}", settings.port),
+        |a| a.to_string(),
+    );
     let issuer = Issuer::with_token_endpoint(
         key,
         TokenPolicy {

@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use dev::{
-    TokenRequestError, load_or_create_key, request_token, request_token_with, start_dev_issuer,
-    token_url,
+    TokenRequestError, bind_dev_issuer, load_or_create_key, request_token, request_token_with,
+    start_dev_issuer, start_dev_issuer_on, token_url,
 };
 pub use grant::TokenResponse;
 pub use key::SigningKey;

@@ -211,15 +211,13 @@ fn dev_issuer(
     if environment != Environment::Local || !raw.enabled || issuer_configured {
         return Ok(None);
     }
-    let port = u16::try_from(raw.port)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            SettingsError::new(
-                "dev_issuer.port",
-                format!("{} is not a port (1 to 65535)", raw.port),
-            )
-        })?;
+    // 0 picks a free port: the binary binds it, then settles the settings with the one it got.
+    let port = u16::try_from(raw.port).map_err(|_| {
+        SettingsError::new(
+            "dev_issuer.port",
+            format!("{} is not a port (0 to 65535)", raw.port),
+        )
+    })?;
     if raw.clients.is_empty() {
         return Err(SettingsError::new("dev_issuer.clients", "lists no client"));
     }

@@ -757,3 +757,53 @@ async fn the_development_issuer_logs_each_outcome_with_its_reason_and_no_secret(
         assert!(!log.contains(secret), "{secret} reached the log");
     }
 }
+
+#[actix_web::test]
+async fn a_second_copy_picks_free_ports_for_its_side_listeners_and_says_which() {
+    let mut copies = Vec::new();
+    for name in ["copy-one", "copy-two"] {
+        let dir = empty_dir(name);
+        let port = free_port();
+        let server = BINARY.start(&dir, &[("APP__DEV_ISSUER__PORT", "0")], port);
+        // The summary names the ports picked.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let issuer_port = loop {
+            let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+            let picked = log
+                .split("DEVELOPMENT ISSUER at http://localhost:")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let (Some(picked), true) = (picked, log.contains("metrics on http://127.0.0.1:")) {
+                assert!(!log.contains("metrics on http://127.0.0.1:0/"), "{log}");
+                break picked;
+            }
+            assert!(Instant::now() < deadline, "{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_ne!(issuer_port, 0);
+        copies.push((server, port, issuer_port));
+    }
+    assert_ne!(copies[0].2, copies[1].2);
+    for (_, port, issuer_port) in &copies {
+        let token = reply(
+            awc::Client::default()
+                .post(format!("http://127.0.0.1:{issuer_port}/oauth/token"))
+                .send_form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "hello-world-admin"),
+                    ("client_secret", "dev-admin-secret"),
+                    ("audience", DEV_AUDIENCE),
+                ]),
+        )
+        .await;
+        let token = token.body["access_token"].as_str().unwrap().to_owned();
+        let answer = send(
+            awc::Client::default()
+                .get(format!("http://127.0.0.1:{port}/api/messages/admin"))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+}
