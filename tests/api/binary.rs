@@ -99,7 +99,11 @@ fn bad_values_exit_non_zero_naming_the_key() {
     ];
     for (name, value, key) in [
         ("PORT", "70000", "server.port"),
-        ("PORT", "sixty", "config: "),
+        (
+            "PORT",
+            "sixty",
+            "PORT (server.port): string \"sixty\" is not an integer",
+        ),
         ("CLIENT_ORIGIN_URL", "localhost", "cors.client_origin_url"),
         ("AUTH0_ISSUER", "::not a url::", "auth.issuer"),
         ("AUTH0_JWKS_URI", "jwks.json", "auth.jwks_uri"),
