@@ -33,7 +33,7 @@ pub fn cors(origin: &str) -> Cors {
 }
 
 /// How refusals are explained: the allowed origin to name, their count, and their log lines,
-/// at most [`LOG_LINES`] distinct origins a minute so a flood cannot fill the log. Shared by
+/// at most 20 distinct origins a minute so a flood cannot fill the log. Shared by
 /// every worker.
 #[derive(Debug)]
 pub struct CorsRefusals {
