@@ -27,16 +27,7 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, IssuerError> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SigningKey::generate("")?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(file_error)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path).map_err(file_error)?;
-            file.write_all(key.private_pem().as_bytes())
-                .map_err(file_error)?;
+            write_private(path, key.private_pem()).map_err(file_error)?;
             log::info!(
                 "development issuer: new signing key written to {}",
                 path.display()
@@ -45,6 +36,19 @@ pub fn load_or_create_key(path: &Path) -> Result<SigningKey, IssuerError> {
         }
         Err(e) => Err(file_error(e)),
     }
+}
+
+/// Writes a new file at `path` (its folder made if need be) readable by its owner only
+/// (0600): the development issuer's key, and the DPoP client's. Never overwrites one.
+pub(super) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 /// Starts the development issuer on `127.0.0.1:{port}` on the current runtime.

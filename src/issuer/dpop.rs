@@ -2,7 +2,6 @@
 //! bound to it from the development issuer, and a call with a fresh proof, retried once with
 //! the server's nonce when it asks for one.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,16 +55,7 @@ pub fn load_or_create_client_key(path: &Path) -> Result<ClientKey, DpopClientErr
         Ok(pem) => ClientKey::from_pem(&pem).map_err(key_error),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = ClientKey::generate().map_err(key_error)?;
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(file_error)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path).map_err(file_error)?;
-            file.write_all(key.to_pem().as_bytes())
-                .map_err(file_error)?;
+            super::dev::write_private(path, &key.to_pem()).map_err(file_error)?;
             Ok(key)
         }
         Err(e) => Err(file_error(e)),

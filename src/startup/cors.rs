@@ -49,6 +49,16 @@ struct LogWindow {
     unlogged: u64,
 }
 
+impl LogWindow {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            origins: HashSet::new(),
+            unlogged: 0,
+        }
+    }
+}
+
 const LOG_WINDOW: Duration = Duration::from_secs(60);
 const LOG_LINES: usize = 20;
 
@@ -57,11 +67,7 @@ impl CorsRefusals {
         Self {
             allowed: allowed.to_owned(),
             metrics,
-            log: Mutex::new(LogWindow {
-                started: Instant::now(),
-                origins: HashSet::new(),
-                unlogged: 0,
-            }),
+            log: Mutex::new(LogWindow::new()),
         }
     }
 
@@ -130,11 +136,7 @@ impl CorsRefusals {
                     window.unlogged
                 );
             }
-            *window = LogWindow {
-                started: Instant::now(),
-                origins: HashSet::new(),
-                unlogged: 0,
-            };
+            *window = LogWindow::new();
         }
         if window.origins.contains(origin) || window.origins.len() >= LOG_LINES {
             window.unlogged += 1;
