@@ -5,6 +5,7 @@
 //! - a bearer token that was refused for any reason: [`ApiError::InvalidToken`] with the [`Rejection`];
 //! - a valid token that lacks a permission: [`ApiError::InsufficientPermission`];
 //! - no signing key could be obtained from the issuer: [`ApiError::KeysUnavailable`] (never blame the client);
+//! - a `kid` the key set lacks while the issuer cannot be asked: [`ApiError::UncheckedKey`] (likewise);
 //! - a request refused before routing: [`ApiError::HeadersTooLarge`], [`ApiError::MisdirectedRequest`];
 //! - a framework answer (unknown path, wrong method): [`ApiError::for_status`];
 //! - anything that is our own fault: [`ApiError::Internal`] (log the cause where it happens).
@@ -196,6 +197,12 @@ pub enum ApiError {
         /// Seconds until the next attempt to fetch keys, for `Retry-After`.
         retry_after_secs: u64,
     },
+    /// The token's `kid` is not in the key set, and the issuer could not be asked whether it
+    /// has a new one: as unknowable as no keys at all, and answered the same way.
+    UncheckedKey {
+        /// Seconds until the next attempt to fetch keys, for `Retry-After`.
+        retry_after_secs: u64,
+    },
     NotFound,
     MethodNotAllowed,
     HeadersTooLarge,
@@ -277,7 +284,9 @@ impl ApiError {
             ApiError::MissingCredentials => "Requires authentication",
             ApiError::InvalidToken(_) => "Bad credentials",
             ApiError::InsufficientPermission { .. } => "Permission denied",
-            ApiError::KeysUnavailable { .. } => "Unable to verify credentials",
+            ApiError::KeysUnavailable { .. } | ApiError::UncheckedKey { .. } => {
+                "Unable to verify credentials"
+            }
             ApiError::NotFound => "Not Found",
             ApiError::MethodNotAllowed => "Method Not Allowed",
             ApiError::HeadersTooLarge => "Request Header Fields Too Large",
@@ -373,7 +382,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::MissingCredentials | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientPermission { .. } => StatusCode::FORBIDDEN,
-            ApiError::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeysUnavailable { .. } | ApiError::UncheckedKey { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -404,7 +415,9 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if let ApiError::KeysUnavailable { retry_after_secs } = self {
+        if let ApiError::KeysUnavailable { retry_after_secs }
+        | ApiError::UncheckedKey { retry_after_secs } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
         }
         if let ApiError::ProofsUnchecked = self {

@@ -77,6 +77,33 @@ pub enum FetchResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UnknownKidLabels {
+    result: UnknownKid,
+}
+
+/// What a token with an unknown `kid` did about the key set.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum UnknownKid {
+    /// Started a refetch.
+    fetched,
+    /// Waited for a fetch already under way.
+    joined,
+    /// The unknown-`kid` cooldown allowed no refetch.
+    suppressed,
+}
+
+/// The key gauges, read by the caller when the metrics are scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyGauges {
+    pub keys_loaded: usize,
+    /// Seconds since the last successful fetch (the oldest, with several issuers).
+    pub seconds_since_success: Option<f64>,
+    /// Seconds until unknown-`kid` refetches resume, while the cooldown suppresses some.
+    pub refetch_suppressed_secs: f64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     result: CacheResult,
 }
@@ -100,6 +127,8 @@ pub struct Metrics {
     fetches: Family<FetchLabels, Counter>,
     keys_loaded: Gauge,
     since_refresh: Gauge<f64, AtomicU64>,
+    unknown_kids: Family<UnknownKidLabels, Counter>,
+    refetch_suppressed: Gauge<f64, AtomicU64>,
     cache: Family<CacheLabels, Counter>,
     cors_refusals: Family<CorsLabels, Counter>,
     verifications: Counter,
@@ -163,6 +192,21 @@ impl Metrics {
             Unit::Seconds,
             since_refresh.clone(),
         );
+        let unknown_kids = Family::<UnknownKidLabels, Counter>::default();
+        registry.register(
+            "jwks_unknown_kid_refetches",
+            "Tokens with a kid not in the key set, by what they did: fetched, joined a fetch, \
+             or suppressed by the cooldown",
+            unknown_kids.clone(),
+        );
+        let refetch_suppressed = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "jwks_unknown_kid_refetch_suppressed",
+            "Seconds until unknown-kid refetches resume, while the cooldown suppresses some \
+             (0 otherwise)",
+            Unit::Seconds,
+            refetch_suppressed.clone(),
+        );
         let cache = Family::<CacheLabels, Counter>::default();
         registry.register(
             "token_cache_lookups",
@@ -199,6 +243,8 @@ impl Metrics {
             fetches,
             keys_loaded,
             since_refresh,
+            unknown_kids,
+            refetch_suppressed,
             allowed: OnceLock::new(),
             cache_hits: OnceLock::new(),
         }
@@ -289,12 +335,19 @@ impl Metrics {
         self.fetches.get_or_create(&FetchLabels { result }).inc();
     }
 
+    pub fn observe_unknown_kid(&self, result: UnknownKid) {
+        self.unknown_kids
+            .get_or_create(&UnknownKidLabels { result })
+            .inc();
+    }
+
     /// The exposition text, with the key gauges set from what the caller read now.
-    pub fn render(&self, keys_loaded: usize, seconds_since_success: Option<f64>) -> String {
+    pub fn render(&self, keys: KeyGauges) -> String {
         self.keys_loaded
-            .set(i64::try_from(keys_loaded).unwrap_or(i64::MAX));
+            .set(i64::try_from(keys.keys_loaded).unwrap_or(i64::MAX));
         self.since_refresh
-            .set(seconds_since_success.unwrap_or(-1.0));
+            .set(keys.seconds_since_success.unwrap_or(-1.0));
+        self.refetch_suppressed.set(keys.refetch_suppressed_secs);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             log::error!("metrics could not be encoded");

@@ -20,7 +20,7 @@ use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
 use crate::error::{ApiError, Rejection};
-use crate::metrics::{AuthOutcome, CacheResult, Metrics};
+use crate::metrics::{AuthOutcome, CacheResult, KeyGauges, Metrics};
 
 /// Validates bearer tokens against the key store, remembering the ones that passed. Lives in
 /// app data, built once at start-up.
@@ -122,7 +122,16 @@ impl Authenticator {
                 .max()
                 .map(|d| d.as_secs_f64())
         };
-        self.metrics.render(keys, since)
+        let suppressed = statuses
+            .iter()
+            .filter_map(|s| s.refetch_suppressed_for)
+            .max()
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.metrics.render(KeyGauges {
+            keys_loaded: keys,
+            seconds_since_success: since,
+            refetch_suppressed_secs: suppressed,
+        })
     }
 
     /// Where a token's permissions are read (`auth.permissions_claim`).
@@ -210,18 +219,30 @@ impl Authenticator {
             issuer,
         } = pending;
         let keys = &self.issuers[issuer];
-        keys.refresh_for_unknown_kid().await;
+        let current = keys.refresh_for_unknown_kid().await;
         match keys.lookup(&header.kid) {
             Lookup::Found(key, generation) => {
                 self.verify(&token, &header, &key, (issuer, generation))
             }
-            Lookup::Unknown => {
+            Lookup::Unknown if current => {
                 log::debug!(
                     "unknown kid {:?} (not in {})",
                     truncate(&header.kid),
                     keys.uri()
                 );
                 Err(ApiError::InvalidToken(Rejection::UnknownKey))
+            }
+            // The issuer could not be asked whether it has this key: not the client's fault.
+            Lookup::Unknown => {
+                keys.note_unchecked_kid();
+                log::debug!(
+                    "kid {:?} is not in the keys of {} and the issuer could not be asked",
+                    truncate(&header.kid),
+                    keys.issuer()
+                );
+                Err(ApiError::UncheckedKey {
+                    retry_after_secs: keys.retry_after_secs(),
+                })
             }
             Lookup::NoKeys | Lookup::Stale => Err(keys_unavailable(keys)),
         }
@@ -237,6 +258,9 @@ impl Authenticator {
                 (AuthOutcome::insufficient_permission, "")
             }
             Err(ApiError::KeysUnavailable { .. }) => (AuthOutcome::keys_unavailable, ""),
+            Err(ApiError::UncheckedKey { .. }) => {
+                (AuthOutcome::keys_unavailable, "unknown_kid_unchecked")
+            }
             Err(ApiError::InvalidProof(reason)) => (AuthOutcome::invalid_dpop_proof, reason.code()),
             Err(ApiError::UseDpopNonce { .. }) => (AuthOutcome::use_dpop_nonce, ""),
             Err(ApiError::ProofsUnchecked) => (AuthOutcome::proofs_unchecked, ""),

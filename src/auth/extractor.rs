@@ -112,6 +112,16 @@ fn record<T>(
                     )
                 }
             }
+            ApiError::UncheckedKey { .. } => {
+                if let Some(unlogged) = UNCHECKED_WARNING.allow() {
+                    log::warn!(
+                        "refused {path} id={id}: the token's signing key is not among the \
+                         issuer's last keys and the issuer could not be asked for new ones \
+                         (503, not 401: the token may be good); /readyz counts these ({unlogged} \
+                         more such refusals since the last of these lines)"
+                    )
+                }
+            }
             ApiError::InvalidProof(reason) => {
                 log::info!("refused {path} id={id}: bad DPoP proof: {reason}")
             }
@@ -133,6 +143,9 @@ fn record<T>(
 /// At most one "no fresh signing keys" line every 10 s: during an outage every protected
 /// request is refused for the same reason, and the fetch error is logged by the key store.
 static KEYS_WARNING: RateLimit = RateLimit::new(10);
+
+/// Likewise for tokens whose new `kid` could not be checked during an outage.
+static UNCHECKED_WARNING: RateLimit = RateLimit::new(10);
 
 /// Lets a log line through at most once every `every` seconds, counting the others.
 struct RateLimit {

@@ -12,5 +12,6 @@ pub mod fetch;
 pub mod json;
 pub mod keys;
 pub mod policy;
+pub mod refresh;
 pub mod store;
 pub mod validator;

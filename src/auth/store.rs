@@ -6,7 +6,10 @@
 //!   `refresh_interval`, with exponential backoff after a failure, and when asked.
 //! - A token with an unknown `kid` asks for a refresh ([`JwksStore::refresh_for_unknown_kid`]).
 //!   Concurrent askers share one fetch (single flight), and such refreshes happen at most once
-//!   per `unknown_kid_cooldown`, counted from the last attempt of any kind.
+//!   per `unknown_kid_cooldown`, counted from the last refresh an unknown `kid` started: the
+//!   start-up fetch and scheduled refreshes do not count. The rules are in
+//!   [`crate::auth::refresh`]; the store tells the asker whether the set is known current, so an
+//!   unknown `kid` is refused (401) only then and is otherwise "could not check" (503).
 //! - A failed fetch, or a key set with no usable key, keeps the last good keys, for at most
 //!   `max_stale` after the last successful fetch: past that the store answers [`Lookup::Stale`]
 //!   and protected routes answer 503 until a fetch succeeds again.
@@ -26,8 +29,9 @@ use tokio::task::JoinHandle;
 use crate::auth::discovery::{Metadata, conventional_jwks_uri, discover, metadata_missing};
 use crate::auth::fetch::{self, FetchError, Fetched, fetch};
 use crate::auth::keys::{KeySet, VerificationKey};
+use crate::auth::refresh::{Ask, MIN_GAP, RefreshState};
 use crate::clock::Clock;
-use crate::metrics::{FetchResult, Metrics};
+use crate::metrics::{FetchResult, Metrics, UnknownKid};
 use crate::settings::{IssuerSettings, JwksSettings, KeySource};
 
 /// What the store knows about a `kid`.
@@ -58,6 +62,23 @@ pub struct KeyStatus {
     pub next_attempt_in: Option<Duration>,
     /// Completed fetch attempts, successful or not.
     pub attempts: u64,
+    /// How long unknown-`kid` refetches stay suppressed by the cooldown, when any was
+    /// suppressed in the current one.
+    pub refetch_suppressed_for: Option<Duration>,
+    /// Unknown-`kid` refetches the current cooldown suppressed.
+    pub suppressed_refetches: u64,
+    /// Tokens answered 503 since the last successful fetch because their `kid` is not in the
+    /// set and the issuer could not be asked.
+    pub unchecked_kids: u64,
+    /// Time since the last such token.
+    pub since_unchecked_kid: Option<Duration>,
+}
+
+/// Finished fetch attempts, and how the last one ended.
+#[derive(Debug, Clone, Copy, Default)]
+struct Attempts {
+    count: u64,
+    last_ok: bool,
 }
 
 /// The keys of the last successful fetch, and when it was.
@@ -74,17 +95,6 @@ struct Snapshot {
 struct Current {
     generation: AtomicU64,
     fetched_at_nanos: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct RefreshState {
-    in_flight: bool,
-    last_attempt: Option<Instant>,
-    last_success: Option<Instant>,
-    next_attempt: Option<Instant>,
-    last_error: Option<String>,
-    discovery_failing: bool,
-    consecutive_failures: u32,
 }
 
 /// The key store. Shared by every worker through `Arc`.
@@ -108,7 +118,7 @@ pub struct JwksStore {
     epoch: Instant,
     state: Mutex<RefreshState>,
     wake: Notify,
-    attempts: watch::Sender<u64>,
+    attempts: watch::Sender<Attempts>,
 }
 
 impl JwksStore {
@@ -124,6 +134,10 @@ impl JwksStore {
             KeySource::Jwks(uri) => Some(uri.clone()),
             KeySource::Discovery => None,
         };
+        // The start-up fetch is under way from the start: a token that comes before it
+        // finishes waits for it rather than starting an unknown-`kid` fetch of its own.
+        let mut state = RefreshState::default();
+        state.ask_now(epoch);
         Arc::new(Self {
             issuer: issuer.clone(),
             tried: Mutex::new(uri.clone().unwrap_or_default()),
@@ -136,9 +150,9 @@ impl JwksStore {
             keys: RwLock::new(None),
             current: Current::default(),
             epoch,
-            state: Mutex::new(RefreshState::default()),
+            state: Mutex::new(state),
             wake: Notify::new(),
-            attempts: watch::Sender::new(0),
+            attempts: watch::Sender::new(Attempts::default()),
         })
     }
 
@@ -205,29 +219,54 @@ impl JwksStore {
 
     /// Asks for a refresh because a token named a `kid` we do not have, and waits for it.
     ///
-    /// Joins a fetch already under way; otherwise starts one unless the last attempt was
-    /// less than `unknown_kid_cooldown` ago. Returns whether a fetch was waited for.
+    /// Joins a fetch already under way; otherwise starts one unless another unknown-`kid`
+    /// fetch started less than `unknown_kid_cooldown` ago. Returns whether the key set is
+    /// known current: the fetch waited for succeeded, or (suppressed) the cooldown's
+    /// unknown-`kid` fetch succeeded and none has failed since.
     pub async fn refresh_for_unknown_kid(&self) -> bool {
-        match self.request_refresh(true) {
-            Some(done) => {
-                self.wait_for(done).await;
-                true
+        let (ask, done) = {
+            let mut state = self.state();
+            // Subscribed under the lock: the attempt we join cannot finish before we listen.
+            let done = self.attempts.subscribe();
+            let ask =
+                state.ask_for_unknown_kid(self.clock.now(), self.settings.unknown_kid_cooldown);
+            (ask, done)
+        };
+        match ask {
+            Ask::Join => self.metrics.observe_unknown_kid(UnknownKid::joined),
+            Ask::Fetch => {
+                self.metrics.observe_unknown_kid(UnknownKid::fetched);
+                self.wake.notify_one();
             }
-            None => false,
+            Ask::Suppressed { current } => {
+                self.metrics.observe_unknown_kid(UnknownKid::suppressed);
+                return current;
+            }
         }
+        self.wait_for(done).await
+    }
+
+    /// Counts a token refused because its `kid` could not be checked, for `/readyz`.
+    pub fn note_unchecked_kid(&self) {
+        self.state().unchecked_kid(self.clock.now());
     }
 
     /// Refreshes now, whatever the cooldown, and waits for the attempt to finish.
     pub async fn refresh_now(&self) {
-        if let Some(done) = self.request_refresh(false) {
-            self.wait_for(done).await;
-        }
+        let done = {
+            let mut state = self.state();
+            let done = self.attempts.subscribe();
+            state.ask_now(self.clock.now());
+            done
+        };
+        self.wake.notify_one();
+        self.wait_for(done).await;
     }
 
     /// Waits until at least `count` fetch attempts have finished (e.g. the first one at start).
     pub async fn wait_for_attempts(&self, count: u64) {
         let mut done = self.attempts.subscribe();
-        let _ = done.wait_for(|n| *n >= count).await;
+        let _ = done.wait_for(|a| a.count >= count).await;
     }
 
     /// Seconds until the next scheduled fetch, at least 1: the `Retry-After` of a 503.
@@ -258,7 +297,15 @@ impl JwksStore {
             next_attempt_in: state
                 .next_attempt
                 .map(|at| at.saturating_duration_since(now)),
-            attempts: *self.attempts.borrow(),
+            attempts: self.attempts.borrow().count,
+            refetch_suppressed_for: state
+                .cooldown_left(now, self.settings.unknown_kid_cooldown)
+                .filter(|_| state.suppressed > 0),
+            suppressed_refetches: state.suppressed,
+            unchecked_kids: state.unchecked,
+            since_unchecked_kid: state
+                .last_unchecked
+                .map(|at| now.saturating_duration_since(at)),
         }
     }
 
@@ -272,36 +319,27 @@ impl JwksStore {
         lock(&self.state)
     }
 
-    /// Registers interest in the next finished attempt, starting one if allowed.
-    fn request_refresh(&self, respect_cooldown: bool) -> Option<watch::Receiver<u64>> {
-        let mut state = self.state();
-        // Subscribed under the lock: the attempt we join cannot finish before we listen.
-        let done = self.attempts.subscribe();
-        if state.in_flight {
-            return Some(done);
-        }
-        let now = self.clock.now();
-        if respect_cooldown
-            && state.last_attempt.is_some_and(|last| {
-                now.saturating_duration_since(last) < self.settings.unknown_kid_cooldown
-            })
-        {
-            return None;
-        }
-        state.in_flight = true;
-        state.last_attempt = Some(now);
-        drop(state);
-        self.wake.notify_one();
-        Some(done)
-    }
-
-    async fn wait_for(&self, mut done: watch::Receiver<u64>) {
-        // The fetch has its own timeout; the margin only guards against a refresher that died.
+    /// Waits for the attempt under way to finish; whether it succeeded (false if the
+    /// refresher did not answer in time).
+    async fn wait_for(&self, mut done: watch::Receiver<Attempts>) -> bool {
+        // Discovery and the key fetch each have the fetch timeout, and an unknown-`kid` fetch
+        // may first wait out the minimum gap; the margin only guards against a refresher that
+        // died.
         let limit = self
             .settings
             .fetch_timeout
+            .saturating_mul(2)
+            .saturating_add(self.min_gap())
             .saturating_add(Duration::from_secs(1));
-        let _ = tokio::time::timeout(limit, done.changed()).await;
+        match tokio::time::timeout(limit, done.changed()).await {
+            Ok(Ok(())) => done.borrow().last_ok,
+            _ => false,
+        }
+    }
+
+    /// The least time between the end of a fetch and an unknown-`kid` fetch.
+    fn min_gap(&self) -> Duration {
+        MIN_GAP.min(self.settings.unknown_kid_cooldown)
     }
 
     async fn run(self: Arc<Self>) {
@@ -312,16 +350,18 @@ impl JwksStore {
                 _ = tokio::time::sleep_until(deadline) => false,
                 _ = self.wake.notified() => true,
             };
-            {
+            let gap = {
                 let mut state = self.state();
                 if asked && !state.in_flight {
                     // A leftover wake-up for an attempt that already ran.
                     continue;
                 }
-                if !state.in_flight {
-                    state.in_flight = true;
-                    state.last_attempt = Some(self.clock.now());
-                }
+                let now = self.clock.now();
+                state.ask_now(now);
+                state.wait_before_fetch(now, self.min_gap())
+            };
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
             }
             let outcome = self.fetch(&client).await;
             let delay = self.complete(outcome);
@@ -371,17 +411,21 @@ impl JwksStore {
     /// Records an attempt's outcome and returns the delay until the next scheduled one.
     fn complete(&self, outcome: Result<Fetched, FetchError>) -> Duration {
         let now = self.clock.now();
+        let ok = outcome.is_ok();
         let mut state = self.state();
+        state.finished(now, ok);
         // Logged after the lock is released: a slow stderr must not stall readers of the state.
         let (delay, report) = match outcome {
-            Ok((set, max_age)) => self.loaded(&mut state, now, set, max_age),
+            Ok((set, max_age)) => self.loaded(now, set, max_age),
             Err(error) => self.failed(&mut state, now, &error),
         };
-        state.in_flight = false;
         state.next_attempt = now.checked_add(delay);
         // Counted before the lock is released: a request that starts the next attempt after
         // this point subscribes to the new count and so waits for its own attempt.
-        self.attempts.send_modify(|n| *n += 1);
+        self.attempts.send_modify(|a| {
+            a.count += 1;
+            a.last_ok = ok;
+        });
         drop(state);
         log::log!(report.0, "{}", report.1);
         delay
@@ -391,7 +435,6 @@ impl JwksStore {
     /// and the line to log.
     fn loaded(
         &self,
-        state: &mut RefreshState,
         now: Instant,
         set: KeySet,
         max_age: Option<Duration>,
@@ -437,9 +480,6 @@ impl JwksStore {
                 ),
             )
         };
-        state.last_success = Some(now);
-        state.last_error = None;
-        state.consecutive_failures = 0;
         // The issuer may steer the period, within our bounds.
         let delay = max_age.map_or(self.settings.refresh_interval, |age| {
             age.clamp(
@@ -459,8 +499,7 @@ impl JwksStore {
         error: &FetchError,
     ) -> (Duration, (log::Level, String)) {
         self.metrics.observe_fetch(FetchResult::error);
-        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-        let exponent = (state.consecutive_failures - 1).min(16);
+        let exponent = state.consecutive_failures.saturating_sub(1).min(16);
         let delay = self
             .settings
             .retry_initial

@@ -121,8 +121,10 @@ pub(super) fn escape_regex(text: &str) -> String {
 
 pub(super) fn keys_unavailable() -> Response {
     let mut response = error_response(
-        "Service Unavailable: no usable signing key (the issuer has been unreachable since \
-         start-up, or for longer than jwks.max_stale_secs): `Unable to verify credentials`",
+        "Service Unavailable: the token could not be checked. No usable signing key (the \
+         issuer has been unreachable since start-up, or for longer than \
+         jwks.max_stale_secs), or the token names a key the service does not have and the \
+         issuer could not be asked for it: `Unable to verify credentials`",
     );
     response.headers.insert(
         "Retry-After".to_owned(),

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::authenticator::Authenticator;
+use crate::auth::store::KeyStatus;
 use crate::openapi::schemas::{
     constant, integer, nullable_integer, object, one_of, string, strings,
 };
@@ -46,8 +47,9 @@ pub const READY: Body = Body {
                     "last_refresh_secs_ago",
                     nullable_integer("Seconds since the oldest successful key fetch"),
                 ),
+                ("unknown_kids", unknown_kids_schema()),
             ],
-            &["status", "keys", "last_refresh_secs_ago"],
+            &["status", "keys", "last_refresh_secs_ago", "unknown_kids"],
         )
     },
 };
@@ -75,11 +77,63 @@ pub const NOT_READY: Body = Body {
                     "issuers_not_ready",
                     strings("With several issuers: the ones not ready"),
                 ),
+                ("unknown_kids", unknown_kids_schema()),
             ],
             &["message", "status", "reason"],
         )
     },
 };
+
+/// What tokens with a `kid` not in the key set are doing: whether the cooldown suppresses
+/// their refetches, and how many could not be checked because the issuer was unreachable.
+fn unknown_kids_schema() -> utoipa::openapi::schema::Schema {
+    object(
+        [
+            ("refetch", one_of(["allowed", "suppressed"])),
+            (
+                "refetch_in_secs",
+                nullable_integer("While suppressed: seconds until the cooldown ends"),
+            ),
+            (
+                "suppressed",
+                integer("Refetches the current cooldown suppressed"),
+            ),
+            (
+                "unchecked",
+                integer(
+                    "Tokens answered 503 since the last successful key fetch because their kid \
+                     is not in the key set and the issuer could not be asked",
+                ),
+            ),
+            (
+                "last_unchecked_secs_ago",
+                nullable_integer("Seconds since the last such token"),
+            ),
+        ],
+        &["refetch", "suppressed", "unchecked"],
+    )
+}
+
+/// The `unknown_kids` member of both `/readyz` answers, all issuers together. It never
+/// changes readiness: tokens with random `kid`s must not be able to take replicas out of a
+/// balancer.
+fn unknown_kids(statuses: &[KeyStatus]) -> serde_json::Value {
+    let suppressed_for = statuses
+        .iter()
+        .filter_map(|s| s.refetch_suppressed_for)
+        .max();
+    json!({
+        "refetch": if suppressed_for.is_some() { "suppressed" } else { "allowed" },
+        "refetch_in_secs": suppressed_for.map(|d| d.as_secs_f64().ceil() as u64),
+        "suppressed": statuses.iter().map(|s| s.suppressed_refetches).sum::<u64>(),
+        "unchecked": statuses.iter().map(|s| s.unchecked_kids).sum::<u64>(),
+        "last_unchecked_secs_ago": statuses
+            .iter()
+            .filter_map(|s| s.since_unchecked_kid)
+            .min()
+            .map(|d| d.as_secs()),
+    })
+}
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> HttpResponse {
@@ -118,6 +172,7 @@ pub async fn readyz(
             "status": "ready",
             "keys": statuses.iter().map(|s| s.kids.len()).sum::<usize>(),
             "last_refresh_secs_ago": oldest,
+            "unknown_kids": unknown_kids(&statuses),
         }));
     };
     let since = status.since_last_success.map(|d| d.as_secs());
@@ -133,6 +188,7 @@ pub async fn readyz(
         "key_fetch": failing(status.last_error.is_some()),
         "discovery": failing(status.discovery_failing),
         "retry_in_secs": status.next_attempt_in.map(|d| d.as_secs()),
+        "unknown_kids": unknown_kids(&statuses),
     });
     // With several issuers, which ones (configured URLs, never error text).
     if stores.len() > 1 {

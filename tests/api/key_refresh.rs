@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use hello_world_api::issuer::JwksBehaviour;
 use serde_json::json;
 
-use test_support::{TestApp, assert_bad_credentials, key, spawn_app};
+use test_support::{TestApp, assert_bad_credentials, key, key_as, metric, scrape, spawn_app};
 
 const PROTECTED: &str = "/api/messages/protected";
 
@@ -36,31 +36,202 @@ async fn rotated_key_is_accepted_on_its_first_request() {
 }
 
 #[actix_web::test]
-async fn unknown_kid_within_the_cooldown_does_not_fetch() {
+async fn a_rotation_soon_after_start_is_accepted_on_the_new_keys_first_token() {
+    // A deploy and a key rotation close together: the start-up fetch does not start the
+    // unknown-kid cooldown, so the first new-key token fetches the keys again.
+    for after in [1, 5, 29] {
+        let app = spawn_app().await;
+        app.clock.advance(Duration::from_secs(after));
+        app.issuer.rotate_to(key(1));
+        let reply = app.get_with_token(PROTECTED, &app.token()).await;
+        assert_eq!(
+            reply.status, 200,
+            "rotation {after}s after start: {reply:?}"
+        );
+        assert_eq!(app.fetches(), 2, "rotation {after}s after start");
+    }
+}
+
+#[actix_web::test]
+async fn unknown_kid_flood_right_after_start_causes_one_fetch_per_cooldown() {
     let app = spawn_app().await;
+    app.clock.advance(Duration::from_secs(1));
+    let tokens = random_kids(&app, "start", 40);
+    for round in 0..3 {
+        let replies = join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
+        for reply in &replies {
+            assert_bad_credentials(reply, "unknown signing key");
+        }
+        assert_eq!(
+            app.fetches(),
+            2,
+            "round {round}: one fetch beyond the start-up one"
+        );
+    }
+    app.clock.advance(Duration::from_secs(29));
+    join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
+    assert_eq!(
+        app.fetches(),
+        2,
+        "30 s after the unknown-kid fetch, not after start"
+    );
+    app.clock.advance(Duration::from_secs(1));
+    join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
+    assert_eq!(app.fetches(), 3);
+}
+
+#[actix_web::test]
+async fn unknown_kid_while_the_refetch_fails_is_503_with_retry_after() {
+    let app = with_slow_retries().await;
+    let old_token = app.token();
+    app.clock.advance(Duration::from_secs(5));
     app.issuer.rotate_to(key(1));
+    app.issuer.set_behaviour(JwksBehaviour::Fail(503));
     let reply = app.get_with_token(PROTECTED, &app.token()).await;
-    assert_bad_credentials(&reply, "unknown signing key");
-    assert_eq!(app.fetches(), 1, "the start-up fetch started the cooldown");
-    app.pass_cooldown();
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({"message": "Unable to verify credentials"})
+    );
+    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    assert!(
+        reply.header("www-authenticate").is_none(),
+        "not the client's fault"
+    );
+    assert_eq!(app.fetches(), 2, "the refetch was tried");
+    // Known keys still work from the stale-if-error set.
+    assert_eq!(app.get_with_token(PROTECTED, &old_token).await.status, 200);
+}
+
+#[actix_web::test]
+async fn unknown_kid_within_the_cooldown_of_a_failed_refetch_is_503_without_a_fetch() {
+    let app = with_slow_retries().await;
+    app.clock.advance(Duration::from_secs(5));
+    app.issuer.rotate_to(key(1));
+    app.issuer.set_behaviour(JwksBehaviour::Fail(503));
     assert_eq!(
         app.get_with_token(PROTECTED, &app.token()).await.status,
-        200
+        503
     );
-    assert_eq!(app.fetches(), 2);
+    app.clock.advance(Duration::from_secs(10));
+    let reply = app.get_with_token(PROTECTED, &app.token()).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(app.fetches(), 2, "the cooldown still bounds the fetches");
+}
+
+#[actix_web::test]
+async fn unknown_kid_after_a_successful_refetch_that_does_not_list_it_is_401() {
+    let app = spawn_app().await;
+    app.clock.advance(Duration::from_secs(5));
+    let forged = key_as(2, "never-published").sign(&app.claims()).unwrap();
+    assert_bad_credentials(
+        &app.get_with_token(PROTECTED, &forged).await,
+        "unknown signing key",
+    );
+    assert_eq!(app.fetches(), 2, "it was asked for");
+}
+
+#[actix_web::test]
+async fn unknown_kid_within_the_cooldown_of_a_successful_refetch_is_401_without_a_fetch() {
+    let app = spawn_app().await;
+    app.clock.advance(Duration::from_secs(5));
+    let forged = key_as(2, "never-published").sign(&app.claims()).unwrap();
+    app.get_with_token(PROTECTED, &forged).await;
+    // The issuer goes down only after that refetch: within its cooldown the set is current.
+    app.clock.advance(Duration::from_secs(20));
+    let other = key_as(2, "also-never-published")
+        .sign(&app.claims())
+        .unwrap();
+    assert_bad_credentials(
+        &app.get_with_token(PROTECTED, &other).await,
+        "unknown signing key",
+    );
+    assert_eq!(app.fetches(), 2, "no fetch within the cooldown");
+}
+
+#[actix_web::test]
+async fn a_failed_scheduled_refresh_makes_unknown_kids_unchecked_within_the_cooldown() {
+    let app = spawn_app().await;
+    app.clock.advance(Duration::from_secs(5));
+    let forged = key_as(2, "never-published").sign(&app.claims()).unwrap();
+    assert_eq!(app.get_with_token(PROTECTED, &forged).await.status, 401);
+    app.issuer.set_behaviour(JwksBehaviour::Fail(500));
+    app.keys.refresh_now().await;
+    // The issuer is known to be unreachable now: a new kid may be one it published since.
+    assert_eq!(app.get_with_token(PROTECTED, &forged).await.status, 503);
+}
+
+#[actix_web::test]
+async fn readiness_and_metrics_show_suppressed_refetches_and_unchecked_kids() {
+    let app = with_slow_retries().await;
+    app.clock.advance(Duration::from_secs(5));
+    app.issuer.set_behaviour(JwksBehaviour::Fail(503));
+    let tokens = random_kids(&app, "outage", 5);
+    for token in &tokens {
+        assert_eq!(app.get_with_token(PROTECTED, token).await.status, 503);
+    }
+    app.clock.advance(Duration::from_secs(10));
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 200, "known keys still work: {ready:?}");
+    assert_eq!(
+        ready.body["unknown_kids"],
+        json!({
+            "refetch": "suppressed",
+            "refetch_in_secs": 20,
+            "suppressed": 4,
+            "unchecked": 5,
+            "last_unchecked_secs_ago": 10,
+        })
+    );
+    let text = scrape(&app).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"jwks_unknown_kid_refetches_total{result="fetched"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"jwks_unknown_kid_refetches_total{result="suppressed"}"#
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric(&text, "jwks_unknown_kid_refetch_suppressed_seconds"),
+        20.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"auth_decisions_total{outcome="keys_unavailable",reason="unknown_kid_unchecked"}"#
+        ),
+        5.0
+    );
+
+    // Once the issuer answers again, the count of unchecked kids starts over.
+    app.issuer.set_behaviour(JwksBehaviour::Serve);
+    app.pass_cooldown();
+    app.keys.refresh_now().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.body["unknown_kids"]["refetch"], "allowed");
+    assert_eq!(ready.body["unknown_kids"]["unchecked"], 0);
+    let text = scrape(&app).await;
+    assert_eq!(
+        metric(&text, "jwks_unknown_kid_refetch_suppressed_seconds"),
+        0.0
+    );
 }
 
 #[actix_web::test]
 async fn unknown_kid_flood_causes_at_most_one_fetch_per_cooldown() {
     let app = spawn_app().await;
     let flood = |round: usize| {
-        let tokens: Vec<String> = (0..40)
-            .map(|i| {
-                test_support::key_as(2, &format!("random-{round}-{i}"))
-                    .sign(&app.claims())
-                    .unwrap()
-            })
-            .collect();
+        let tokens = random_kids(&app, &format!("random-{round}"), 40);
         let app = &app;
         async move {
             let replies = join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
@@ -307,13 +478,8 @@ async fn unknown_kid_flood_during_an_outage_causes_at_most_one_fetch_per_cooldow
         .spawn()
         .await;
     app.keys.wait_for_attempts(1).await;
-    let tokens: Vec<String> = (0..30)
-        .map(|i| {
-            test_support::key_as(2, &format!("outage-{i}"))
-                .sign(&app.claims())
-                .unwrap()
-        })
-        .collect();
+    app.clock.advance(Duration::from_secs(1));
+    let tokens = random_kids(&app, "outage", 30);
     for round in 0..2 {
         let replies = join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
         for reply in &replies {
@@ -321,11 +487,32 @@ async fn unknown_kid_flood_during_an_outage_causes_at_most_one_fetch_per_cooldow
         }
         assert_eq!(
             app.fetches(),
-            1,
-            "round {round}: within the cooldown of the start-up fetch"
+            2,
+            "round {round}: one fetch beyond the start-up one, then the cooldown"
         );
     }
     app.pass_cooldown();
     join_all(tokens.iter().map(|t| app.get_with_token(PROTECTED, t))).await;
-    assert_eq!(app.fetches(), 2, "one fetch for the whole flood");
+    assert_eq!(app.fetches(), 3, "one fetch for the whole flood");
+}
+
+/// An API whose refresher, after a failed fetch, waits a minute before trying again: the
+/// fetches a test counts are then the ones the requests caused.
+async fn with_slow_retries() -> TestApp {
+    TestApp::builder()
+        .env("APP__JWKS__RETRY_INITIAL_SECS", "60")
+        .env("APP__JWKS__RETRY_MAX_SECS", "60")
+        .spawn()
+        .await
+}
+
+/// `count` tokens signed by a key the issuer never published, each with its own `kid`.
+fn random_kids(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            key_as(2, &format!("{prefix}-{i}"))
+                .sign(&app.claims())
+                .unwrap()
+        })
+        .collect()
 }

@@ -220,13 +220,17 @@ async fn metrics_count_requests_decisions_and_fetches_on_their_own_listener() {
 async fn metrics_count_failed_fetches_and_unavailable_keys() {
     let app = TestApp::builder()
         .issuer_behaviour(JwksBehaviour::Fail(500))
+        .env("APP__JWKS__RETRY_INITIAL_SECS", "60")
+        .env("APP__JWKS__RETRY_MAX_SECS", "60")
         .spawn()
         .await;
     app.keys.wait_for_attempts(1).await;
+    // Past the minimum gap: the token asks the issuer once more (and that fails too).
+    app.clock.advance(Duration::from_secs(1));
     app.get_with_token(PROTECTED, &app.token()).await;
     let text = scrape(&app).await;
     assert!(
-        text.contains(r#"jwks_fetches_total{result="error"} 1"#),
+        text.contains(r#"jwks_fetches_total{result="error"} 2"#),
         "{text}"
     );
     assert!(
@@ -269,14 +273,20 @@ async fn metrics_can_be_switched_off() {
 }
 
 #[actix_web::test]
-async fn a_rotated_key_during_an_outage_is_refused_but_old_keys_still_work() {
+async fn a_rotated_key_during_an_outage_is_503_not_401_and_old_keys_still_work() {
     let app = spawn_app().await;
     let old = app.token();
     app.issuer.set_behaviour(JwksBehaviour::Fail(503));
     app.pass_cooldown();
     let new = key(1).sign(&app.claims()).unwrap();
+    // The service could not learn the new key: it does not know the token is bad.
     let reply = app.get_with_token(PROTECTED, &new).await;
-    assert_eq!(reply.status, 401, "{reply:?}");
-    assert_eq!(reply.description(), "unknown signing key");
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({"message": "Unable to verify credentials"})
+    );
+    assert!(reply.header("retry-after").is_some());
+    assert!(reply.header("www-authenticate").is_none());
     assert_eq!(app.get_with_token(PROTECTED, &old).await.status, 200);
 }
