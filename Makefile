@@ -74,13 +74,13 @@ openapi-validate:
 k8s-validate:
 	deploy/validate.sh
 
-## cluster-test: 3 replicas behind HAProxy under wrk through a rolling restart, a key rotation and a 20 s issuer outage
+## cluster-test: 3 replicas behind HAProxy under wrk through a rolling restart, a key rotation and a 20 s issuer outage; then the rotation 5 s after the restart
 cluster-test: wrk haproxy
-	CLUSTER_OUTAGE_SECS=$${CLUSTER_OUTAGE_SECS:-20} $(CARGO) test --release --locked --test cluster -- --ignored --nocapture
+	CLUSTER_OUTAGE_SECS=$${CLUSTER_OUTAGE_SECS:-20} $(CARGO) test --release --locked --test cluster -- --ignored --nocapture --test-threads=1
 
-## cluster-test-short: the same with a 5 s outage (about 30 s; run by CI)
+## cluster-test-short: the same with a 5 s outage (about 80 s for both runs; run by CI)
 cluster-test-short: wrk haproxy
-	CLUSTER_OUTAGE_SECS=5 $(CARGO) test --release --locked --test cluster -- --ignored --nocapture
+	CLUSTER_OUTAGE_SECS=5 $(CARGO) test --release --locked --test cluster -- --ignored --nocapture --test-threads=1
 
 # haproxy comes from Debian's packages (in /usr/sbin, outside a normal user's PATH); installed when missing.
 haproxy:
