@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hello_world_api::issuer::Issuer;
+use hello_world_api::issuer::{Issuer, JwksBehaviour};
 use serde_json::json;
 
 use test_support::{
@@ -536,6 +536,50 @@ async fn during_an_outage_the_refusals_are_logged_once_in_a_while_saying_where_t
     assert_eq!(lines.len(), 1, "{log}");
     assert!(
         lines[0].contains("/readyz") && lines[0].contains("failed"),
+        "{log}"
+    );
+}
+
+#[actix_web::test]
+async fn a_key_rotated_during_an_outage_is_503_and_logged_once_in_a_while_without_the_token() {
+    let issuer = Issuer::new(key(0));
+    let issuer_url = spawn_issuer(&issuer);
+    let dir = empty_dir("unchecked-log");
+    let port = free_port();
+    let server = BINARY.start(
+        &dir,
+        &[
+            ("AUTH0_ISSUER", &issuer_url),
+            ("AUTH0_AUDIENCE", AUDIENCE),
+            ("APP__SERVER__WORKERS", "1"),
+        ],
+        port,
+    );
+    let client = awc::Client::default();
+    let url = format!("http://127.0.0.1:{port}/api/messages/protected");
+    let claims = json!({"iss": issuer_url, "aud": AUDIENCE, "exp": now() + 600});
+    let old = key(0).sign(&claims).unwrap();
+    assert_eq!(send(client.get(&url).bearer_auth(&old)).await.status, 200);
+
+    issuer.set_behaviour(JwksBehaviour::Fail(503));
+    issuer.rotate_to(key(1));
+    let new = key(1).sign(&claims).unwrap();
+    for _ in 0..20 {
+        let reply = send(client.get(&url).bearer_auth(&new)).await;
+        assert_eq!(reply.status, 503, "{reply:?}");
+        assert!(reply.header("retry-after").is_some());
+    }
+    assert_eq!(send(client.get(&url).bearer_auth(&old)).await.status, 200);
+    drop(server);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the issuer could not be asked"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("503, not 401"), "{log}");
+    assert!(
+        !log.contains(&new) && !log.contains(&new[new.len() - 40..]),
         "{log}"
     );
 }
