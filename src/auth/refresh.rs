@@ -121,6 +121,20 @@ impl RefreshState {
         }
     }
 
+    /// The delay before retrying after the failures so far: `initial`, doubling, at most `max`.
+    pub fn backoff(&self, initial: Duration, max: Duration) -> Duration {
+        let exponent = self.consecutive_failures.saturating_sub(1).min(16);
+        initial.saturating_mul(1 << exponent).min(max)
+    }
+
+    /// Whole seconds until the next scheduled attempt, at least 1: a 503's `Retry-After`.
+    pub fn retry_after_secs(&self, now: Instant) -> u64 {
+        let wait = self
+            .next_attempt
+            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
+        wait.as_secs_f64().ceil().max(1.0) as u64
+    }
+
     /// A token was answered 503 because its `kid` could not be checked.
     pub fn unchecked_kid(&mut self, now: Instant) {
         self.unchecked = self.unchecked.saturating_add(1);
@@ -265,6 +279,27 @@ mod tests {
             Some(secs(20.0))
         );
         assert_eq!(state.cooldown_left(t0 + secs(32.0), COOLDOWN), None);
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_initial_delay_up_to_the_maximum() {
+        let (mut state, t0) = after_start(true);
+        let delays: Vec<Duration> = (0..5)
+            .map(|_| {
+                state.ask_now(t0);
+                state.finished(t0, false);
+                state.backoff(secs(5.0), secs(30.0))
+            })
+            .collect();
+        assert_eq!(delays, [5.0, 10.0, 20.0, 30.0, 30.0].map(secs));
+    }
+
+    #[test]
+    fn retry_after_is_the_whole_seconds_to_the_next_attempt_and_at_least_one() {
+        let (mut state, t0) = after_start(true);
+        state.next_attempt = Some(t0 + secs(2.2));
+        assert_eq!(state.retry_after_secs(t0), 3);
+        assert_eq!(state.retry_after_secs(t0 + secs(5.0)), 1);
     }
 
     #[test]

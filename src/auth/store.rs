@@ -271,12 +271,7 @@ impl JwksStore {
 
     /// Seconds until the next scheduled fetch, at least 1: the `Retry-After` of a 503.
     pub fn retry_after_secs(&self) -> u64 {
-        let state = self.state();
-        let now = self.clock.now();
-        let wait = state
-            .next_attempt
-            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
-        wait.as_secs_f64().ceil().max(1.0) as u64
+        self.state().retry_after_secs(self.clock.now())
     }
 
     pub fn status(&self) -> KeyStatus {
@@ -499,12 +494,7 @@ impl JwksStore {
         error: &FetchError,
     ) -> (Duration, (log::Level, String)) {
         self.metrics.observe_fetch(FetchResult::error);
-        let exponent = state.consecutive_failures.saturating_sub(1).min(16);
-        let delay = self
-            .settings
-            .retry_initial
-            .saturating_mul(1 << exponent)
-            .min(self.settings.retry_max);
+        let delay = state.backoff(self.settings.retry_initial, self.settings.retry_max);
         let kept = match self.keys.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
             Some(snapshot) => format!(
                 "keeping the {} keys loaded {:.0}s ago (usable up to {:.0}s)",
