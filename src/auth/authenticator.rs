@@ -241,7 +241,7 @@ impl Authenticator {
                     keys.issuer()
                 );
                 Err(ApiError::UncheckedKey {
-                    retry_after_secs: keys.retry_after_secs(),
+                    retry_after_secs: keys.retry_after_unchecked_secs(),
                 })
             }
             Lookup::NoKeys | Lookup::Stale => Err(keys_unavailable(keys)),

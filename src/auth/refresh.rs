@@ -8,8 +8,11 @@
 //!   need be, until [`MIN_GAP`] after the previous attempt ended, so a burst right after any
 //!   fetch costs one more fetch, not one per token.
 //! - The set is *known current* for an unknown `kid` only when a fetch that token waited for
-//!   succeeded, or when the cooldown's unknown-`kid` fetch succeeded and nothing has failed
-//!   since. Then the `kid` is unknown (401); otherwise it could not be checked (503).
+//!   succeeded, or when the cooldown's unknown-`kid` fetch succeeded and no fetch has failed
+//!   since. Then the `kid` is unknown (401); otherwise it could not be checked (503), and its
+//!   `Retry-After` is no later than the end of the cooldown, when the token may ask again.
+//! - A failed unknown-`kid` fetch neither lengthens the backoff of the scheduled retries nor
+//!   postpones the next one: random `kid`s during an outage cannot delay noticing recovery.
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +35,6 @@ pub enum Ask {
 #[derive(Debug, Default)]
 pub struct RefreshState {
     pub in_flight: bool,
-    /// When the attempt in flight was asked for (or started, if scheduled).
-    started: Option<Instant>,
     /// When the last attempt ended, successful or not.
     last_end: Option<Instant>,
     pub last_success: Option<Instant>,
@@ -41,7 +42,11 @@ pub struct RefreshState {
     pub last_error: Option<String>,
     pub discovery_failing: bool,
     pub consecutive_failures: u32,
-    /// The last fetch an unknown `kid` started: when, and its outcome once known.
+    /// Failures of scheduled (not unknown-`kid`) attempts since the last success: the
+    /// backoff's exponent.
+    scheduled_failures: u32,
+    /// The last fetch an unknown `kid` started: when, and its outcome once known (a later
+    /// failure of any fetch turns a success into a failure: the set is no longer current).
     unknown_kid_fetch: Option<(Instant, Option<bool>)>,
     /// Whether the attempt in flight was started by an unknown `kid`.
     in_flight_for_unknown_kid: bool,
@@ -68,22 +73,21 @@ impl RefreshState {
         self.suppressed = 0;
         self.unknown_kid_fetch = Some((now, None));
         self.in_flight_for_unknown_kid = true;
-        self.begin(now);
+        self.begin();
         Ask::Fetch
     }
 
     /// An explicit refresh: joins the one under way, or starts one now.
     /// Also what the refresher's timer does when a scheduled attempt is due.
-    pub fn ask_now(&mut self, now: Instant) {
+    pub fn ask_now(&mut self) {
         if !self.in_flight {
             self.in_flight_for_unknown_kid = false;
-            self.begin(now);
+            self.begin();
         }
     }
 
-    fn begin(&mut self, now: Instant) {
+    fn begin(&mut self) {
         self.in_flight = true;
-        self.started = Some(now);
     }
 
     /// How long the attempt in flight must still wait before it starts: only an unknown-`kid`
@@ -101,29 +105,44 @@ impl RefreshState {
         }
     }
 
-    /// The attempt in flight ended.
-    pub fn finished(&mut self, now: Instant, ok: bool) {
-        if self.in_flight_for_unknown_kid
-            && let Some((_, outcome)) = &mut self.unknown_kid_fetch
+    /// The attempt in flight ended; `delay` is when the next scheduled one would be due after
+    /// it (the refresh period after a success, [`RefreshState::backoff`] after a failure).
+    /// Returns the delay until the next scheduled attempt: a failed unknown-`kid` fetch keeps
+    /// an earlier one.
+    pub fn finished(&mut self, now: Instant, ok: bool, delay: Duration) -> Duration {
+        let for_unknown_kid = std::mem::take(&mut self.in_flight_for_unknown_kid);
+        if let Some((_, outcome)) = &mut self.unknown_kid_fetch
+            && (for_unknown_kid || !ok)
         {
-            *outcome = Some(ok);
+            *outcome = Some(ok && outcome.is_none_or(|earlier| earlier));
         }
         self.in_flight = false;
-        self.in_flight_for_unknown_kid = false;
         self.last_end = Some(now);
+        let mut next = now.checked_add(delay).unwrap_or(now);
         if ok {
             self.last_success = Some(now);
             self.last_error = None;
             self.consecutive_failures = 0;
+            self.scheduled_failures = 0;
             self.unchecked = 0;
         } else {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+            if for_unknown_kid {
+                if let Some(due) = self.next_attempt.filter(|due| *due > now) {
+                    next = next.min(due);
+                }
+            } else {
+                self.scheduled_failures = self.scheduled_failures.saturating_add(1);
+            }
         }
+        self.next_attempt = Some(next);
+        next.saturating_duration_since(now)
     }
 
-    /// The delay before retrying after the failures so far: `initial`, doubling, at most `max`.
+    /// The delay before retrying after a failure, given the scheduled failures before it:
+    /// `initial`, doubling, at most `max`. Called before [`RefreshState::finished`] records it.
     pub fn backoff(&self, initial: Duration, max: Duration) -> Duration {
-        let exponent = self.consecutive_failures.saturating_sub(1).min(16);
+        let exponent = self.scheduled_failures.min(16);
         initial.saturating_mul(1 << exponent).min(max)
     }
 
@@ -133,6 +152,16 @@ impl RefreshState {
             .next_attempt
             .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
         wait.as_secs_f64().ceil().max(1.0) as u64
+    }
+
+    /// The `Retry-After` of a token whose `kid` could not be checked: the next scheduled
+    /// attempt, or the end of the cooldown if sooner (the token may then ask for a refetch).
+    pub fn retry_after_unchecked_secs(&self, now: Instant, cooldown: Duration) -> u64 {
+        let scheduled = self.retry_after_secs(now);
+        match self.cooldown_left(now, cooldown) {
+            Some(left) => scheduled.min(left.as_secs_f64().ceil().max(1.0) as u64),
+            None => 1,
+        }
     }
 
     /// A token was answered 503 because its `kid` could not be checked.
@@ -154,6 +183,7 @@ mod tests {
     use super::*;
 
     const COOLDOWN: Duration = Duration::from_secs(30);
+    const PERIOD: Duration = Duration::from_secs(600);
 
     fn secs(n: f64) -> Duration {
         Duration::from_secs_f64(n)
@@ -163,8 +193,8 @@ mod tests {
     fn after_start(ok: bool) -> (RefreshState, Instant) {
         let t0 = Instant::now();
         let mut state = RefreshState::default();
-        state.ask_now(t0);
-        state.finished(t0, ok);
+        state.ask_now();
+        state.finished(t0, ok, PERIOD);
         (state, t0)
     }
 
@@ -201,19 +231,19 @@ mod tests {
     #[test]
     fn scheduled_and_explicit_fetches_never_wait_for_the_gap() {
         let (mut state, t0) = after_start(true);
-        state.ask_now(t0);
+        state.ask_now();
         assert_eq!(state.wait_before_fetch(t0, MIN_GAP), Duration::ZERO);
     }
 
     #[test]
     fn askers_join_the_fetch_under_way_whatever_started_it() {
         let (mut state, t0) = after_start(true);
-        state.ask_now(t0 + secs(60.0));
+        state.ask_now();
         assert_eq!(
             state.ask_for_unknown_kid(t0 + secs(60.0), COOLDOWN),
             Ask::Join
         );
-        state.finished(t0 + secs(60.5), true);
+        state.finished(t0 + secs(60.5), true, PERIOD);
         // Joining a scheduled fetch did not start a cooldown.
         assert_eq!(state.cooldown_left(t0 + secs(61.0), COOLDOWN), None);
     }
@@ -222,7 +252,7 @@ mod tests {
     fn within_the_cooldown_of_a_successful_unknown_kid_fetch_the_set_is_current() {
         let (mut state, t0) = after_start(true);
         state.ask_for_unknown_kid(t0 + secs(5.0), COOLDOWN);
-        state.finished(t0 + secs(5.1), true);
+        state.finished(t0 + secs(5.1), true, PERIOD);
         assert_eq!(
             state.ask_for_unknown_kid(t0 + secs(34.9), COOLDOWN),
             Ask::Suppressed { current: true }
@@ -239,7 +269,7 @@ mod tests {
     fn within_the_cooldown_of_a_failed_unknown_kid_fetch_nothing_is_known() {
         let (mut state, t0) = after_start(true);
         state.ask_for_unknown_kid(t0 + secs(5.0), COOLDOWN);
-        state.finished(t0 + secs(5.1), false);
+        state.finished(t0 + secs(5.1), false, PERIOD);
         assert_eq!(
             state.ask_for_unknown_kid(t0 + secs(6.0), COOLDOWN),
             Ask::Suppressed { current: false }
@@ -250,12 +280,57 @@ mod tests {
     fn a_failure_after_the_unknown_kid_fetch_makes_the_set_unchecked_again() {
         let (mut state, t0) = after_start(true);
         state.ask_for_unknown_kid(t0 + secs(5.0), COOLDOWN);
-        state.finished(t0 + secs(5.1), true);
-        state.ask_now(t0 + secs(10.0));
-        state.finished(t0 + secs(10.1), false);
+        state.finished(t0 + secs(5.1), true, PERIOD);
+        state.ask_now();
+        state.finished(t0 + secs(10.1), false, PERIOD);
         assert_eq!(
             state.ask_for_unknown_kid(t0 + secs(11.0), COOLDOWN),
             Ask::Suppressed { current: false }
+        );
+    }
+
+    #[test]
+    fn a_failure_since_the_unknown_kid_fetch_is_remembered_past_a_later_success() {
+        let (mut state, t0) = after_start(true);
+        state.ask_for_unknown_kid(t0 + secs(5.0), COOLDOWN);
+        state.finished(t0 + secs(5.1), true, PERIOD);
+        state.ask_now();
+        state.finished(t0 + secs(10.1), false, secs(5.0));
+        state.ask_now();
+        state.finished(t0 + secs(15.2), true, PERIOD);
+        assert_eq!(
+            state.ask_for_unknown_kid(t0 + secs(16.0), COOLDOWN),
+            Ask::Suppressed { current: false },
+            "a key may have been published while the issuer was unreachable"
+        );
+    }
+
+    #[test]
+    fn a_failed_unknown_kid_fetch_neither_lengthens_nor_postpones_the_scheduled_retries() {
+        let (mut state, t0) = after_start(false);
+        // The start-up failure scheduled a retry in 5 s, the next one would wait 10 s.
+        state.next_attempt = Some(t0 + secs(5.0));
+        state.ask_for_unknown_kid(t0 + secs(1.0), COOLDOWN);
+        let backoff = state.backoff(secs(5.0), secs(300.0));
+        let next = state.finished(t0 + secs(1.5), false, backoff);
+        assert_eq!(next, secs(3.5), "the retry due at 5 s is kept");
+        assert_eq!(state.backoff(secs(5.0), secs(300.0)), secs(10.0));
+    }
+
+    #[test]
+    fn an_unchecked_kid_is_told_to_retry_no_later_than_the_cooldown_end() {
+        let (mut state, t0) = after_start(true);
+        state.ask_for_unknown_kid(t0 + secs(5.0), COOLDOWN);
+        state.finished(t0 + secs(5.1), false, secs(600.0));
+        assert_eq!(
+            state.retry_after_unchecked_secs(t0 + secs(10.0), COOLDOWN),
+            25,
+            "the refetch may be asked for again at 35 s, before the retry at 605 s"
+        );
+        state.next_attempt = Some(t0 + secs(12.0));
+        assert_eq!(
+            state.retry_after_unchecked_secs(t0 + secs(10.0), COOLDOWN),
+            2
         );
     }
 
@@ -265,7 +340,7 @@ mod tests {
         for i in 1..5 {
             let now = t0 + secs(f64::from(i));
             assert_eq!(state.ask_for_unknown_kid(now, Duration::ZERO), Ask::Fetch);
-            state.finished(now, true);
+            state.finished(now, true, PERIOD);
         }
     }
 
@@ -286,9 +361,9 @@ mod tests {
         let (mut state, t0) = after_start(true);
         let delays: Vec<Duration> = (0..5)
             .map(|_| {
-                state.ask_now(t0);
-                state.finished(t0, false);
-                state.backoff(secs(5.0), secs(30.0))
+                state.ask_now();
+                let delay = state.backoff(secs(5.0), secs(30.0));
+                state.finished(t0, false, delay)
             })
             .collect();
         assert_eq!(delays, [5.0, 10.0, 20.0, 30.0, 30.0].map(secs));
@@ -308,8 +383,8 @@ mod tests {
         state.unchecked_kid(t0);
         state.unchecked_kid(t0);
         assert_eq!(state.unchecked, 2);
-        state.ask_now(t0 + secs(1.0));
-        state.finished(t0 + secs(1.0), true);
+        state.ask_now();
+        state.finished(t0 + secs(1.0), true, PERIOD);
         assert_eq!(state.unchecked, 0);
         assert_eq!(
             state.last_unchecked,

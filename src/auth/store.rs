@@ -137,7 +137,7 @@ impl JwksStore {
         // The start-up fetch is under way from the start: a token that comes before it
         // finishes waits for it rather than starting an unknown-`kid` fetch of its own.
         let mut state = RefreshState::default();
-        state.ask_now(epoch);
+        state.ask_now();
         Arc::new(Self {
             issuer: issuer.clone(),
             tried: Mutex::new(uri.clone().unwrap_or_default()),
@@ -251,12 +251,13 @@ impl JwksStore {
         self.state().unchecked_kid(self.clock.now());
     }
 
-    /// Refreshes now, whatever the cooldown, and waits for the attempt to finish.
+    /// Refreshes whatever the cooldown (joining an attempt under way) and waits for the
+    /// attempt to finish.
     pub async fn refresh_now(&self) {
         let done = {
             let mut state = self.state();
             let done = self.attempts.subscribe();
-            state.ask_now(self.clock.now());
+            state.ask_now();
             done
         };
         self.wake.notify_one();
@@ -274,10 +275,18 @@ impl JwksStore {
         self.state().retry_after_secs(self.clock.now())
     }
 
+    /// The `Retry-After` for a token whose `kid` could not be checked: no later than the end
+    /// of the unknown-`kid` cooldown, when it may ask for a refetch again.
+    pub fn retry_after_unchecked_secs(&self) -> u64 {
+        self.state()
+            .retry_after_unchecked_secs(self.clock.now(), self.settings.unknown_kid_cooldown)
+    }
+
     pub fn status(&self) -> KeyStatus {
         let now = self.clock.now();
         let snapshot = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
         let state = self.state();
+        let cooling = state.cooldown_left(now, self.settings.unknown_kid_cooldown);
         KeyStatus {
             kids: snapshot
                 .as_ref()
@@ -293,10 +302,8 @@ impl JwksStore {
                 .next_attempt
                 .map(|at| at.saturating_duration_since(now)),
             attempts: self.attempts.borrow().count,
-            refetch_suppressed_for: state
-                .cooldown_left(now, self.settings.unknown_kid_cooldown)
-                .filter(|_| state.suppressed > 0),
-            suppressed_refetches: state.suppressed,
+            refetch_suppressed_for: cooling.filter(|_| state.suppressed > 0),
+            suppressed_refetches: cooling.map_or(0, |_| state.suppressed),
             unchecked_kids: state.unchecked,
             since_unchecked_kid: state
                 .last_unchecked
@@ -317,13 +324,13 @@ impl JwksStore {
     /// Waits for the attempt under way to finish; whether it succeeded (false if the
     /// refresher did not answer in time).
     async fn wait_for(&self, mut done: watch::Receiver<Attempts>) -> bool {
-        // Discovery and the key fetch each have the fetch timeout, and an unknown-`kid` fetch
-        // may first wait out the minimum gap; the margin only guards against a refresher that
-        // died.
+        // Discovery may ask two metadata URLs and then the key set, each with the fetch
+        // timeout, and an unknown-`kid` fetch may first wait out the minimum gap; the margin
+        // only guards against a refresher that died.
         let limit = self
             .settings
             .fetch_timeout
-            .saturating_mul(2)
+            .saturating_mul(3)
             .saturating_add(self.min_gap())
             .saturating_add(Duration::from_secs(1));
         match tokio::time::timeout(limit, done.changed()).await {
@@ -351,9 +358,8 @@ impl JwksStore {
                     // A leftover wake-up for an attempt that already ran.
                     continue;
                 }
-                let now = self.clock.now();
-                state.ask_now(now);
-                state.wait_before_fetch(now, self.min_gap())
+                state.ask_now();
+                state.wait_before_fetch(self.clock.now(), self.min_gap())
             };
             if !gap.is_zero() {
                 tokio::time::sleep(gap).await;
@@ -408,13 +414,12 @@ impl JwksStore {
         let now = self.clock.now();
         let ok = outcome.is_ok();
         let mut state = self.state();
-        state.finished(now, ok);
         // Logged after the lock is released: a slow stderr must not stall readers of the state.
         let (delay, report) = match outcome {
             Ok((set, max_age)) => self.loaded(now, set, max_age),
             Err(error) => self.failed(&mut state, now, &error),
         };
-        state.next_attempt = now.checked_add(delay);
+        let delay = state.finished(now, ok, delay);
         // Counted before the lock is released: a request that starts the next attempt after
         // this point subscribes to the new count and so waits for its own attempt.
         self.attempts.send_modify(|a| {

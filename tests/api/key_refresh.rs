@@ -93,8 +93,9 @@ async fn unknown_kid_while_the_refetch_fails_is_503_with_retry_after() {
         reply.body,
         json!({"message": "Unable to verify credentials"})
     );
-    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
-    assert!(retry_after >= 1);
+    // The retry comes in 60 s; the token may ask for a refetch again when the cooldown
+    // ends, in 30 s.
+    assert_eq!(reply.header("retry-after"), Some("30"));
     assert!(
         reply.header("www-authenticate").is_none(),
         "not the client's fault"
