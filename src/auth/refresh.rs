@@ -67,13 +67,15 @@ impl RefreshState {
             && now.saturating_duration_since(at) < cooldown
         {
             self.suppressed = self.suppressed.saturating_add(1);
-            let current = outcome == Some(true) && self.consecutive_failures == 0;
-            return Ask::Suppressed { current };
+            // `finished` turns the outcome to a failure when any fetch fails afterwards.
+            return Ask::Suppressed {
+                current: outcome == Some(true),
+            };
         }
         self.suppressed = 0;
         self.unknown_kid_fetch = Some((now, None));
         self.in_flight_for_unknown_kid = true;
-        self.begin();
+        self.in_flight = true;
         Ask::Fetch
     }
 
@@ -82,12 +84,8 @@ impl RefreshState {
     pub fn ask_now(&mut self) {
         if !self.in_flight {
             self.in_flight_for_unknown_kid = false;
-            self.begin();
+            self.in_flight = true;
         }
-    }
-
-    fn begin(&mut self) {
-        self.in_flight = true;
     }
 
     /// How long the attempt in flight must still wait before it starts: only an unknown-`kid`
@@ -148,20 +146,17 @@ impl RefreshState {
 
     /// Whole seconds until the next scheduled attempt, at least 1: a 503's `Retry-After`.
     pub fn retry_after_secs(&self, now: Instant) -> u64 {
-        let wait = self
-            .next_attempt
-            .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
-        wait.as_secs_f64().ceil().max(1.0) as u64
+        whole_secs(
+            self.next_attempt
+                .map_or(Duration::ZERO, |next| next.saturating_duration_since(now)),
+        )
     }
 
     /// The `Retry-After` of a token whose `kid` could not be checked: the next scheduled
     /// attempt, or the end of the cooldown if sooner (the token may then ask for a refetch).
     pub fn retry_after_unchecked_secs(&self, now: Instant, cooldown: Duration) -> u64 {
-        let scheduled = self.retry_after_secs(now);
-        match self.cooldown_left(now, cooldown) {
-            Some(left) => scheduled.min(left.as_secs_f64().ceil().max(1.0) as u64),
-            None => 1,
-        }
+        self.cooldown_left(now, cooldown)
+            .map_or(1, |left| self.retry_after_secs(now).min(whole_secs(left)))
     }
 
     /// A token was answered 503 because its `kid` could not be checked.
@@ -176,6 +171,11 @@ impl RefreshState {
         let left = (at + cooldown).saturating_duration_since(now);
         (!left.is_zero()).then_some(left)
     }
+}
+
+/// `Retry-After` seconds: rounded up, at least 1.
+fn whole_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 #[cfg(test)]
