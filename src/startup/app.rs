@@ -11,8 +11,8 @@ use crate::auth::authenticator::Authenticator;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDocument;
 use crate::routes::{self, Route};
-use crate::startup::cors::{CorsRefusals, CorsWhenAsked, cors};
-use crate::startup::middleware::{Admission, admit, envelope};
+use crate::startup::cors::{CorsRefusals, cors};
+use crate::startup::middleware::{Admission, Envelope};
 
 /// What every worker's app shares.
 #[derive(Clone)]
@@ -64,14 +64,12 @@ pub fn create_app(
     app.configure(|cfg| routes::register(cfg, routes, &metrics, &admin_permission))
         .configure(|cfg| routes::register(cfg, docs_pages, &metrics, &admin_permission))
         .app_data(web::Data::from(metrics))
-        // Innermost, so a refusal still gets CORS, JSON and security headers.
-        .wrap_fn(move |req, service| admit(admission, req, service))
-        .wrap(CorsWhenAsked {
+        // Every answer, the framework's own errors included.
+        .wrap(Envelope {
+            admission,
             cors: cors(refusals.allowed()),
             refusals,
         })
-        // Every answer, the framework's own errors included.
-        .wrap_fn(envelope)
         // actix's Logger renders its fields (peer address, method, …) for every request even
         // when its line is filtered out: it is installed only when its lines are enabled.
         .wrap(Condition::new(

@@ -3,17 +3,15 @@
 //! missing header is how a pairing usually breaks.
 
 use std::collections::HashSet;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_cors::{Cors, CorsError, CorsMiddleware};
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
-use actix_web::{Error, HttpRequest, HttpResponse};
-use futures_util::future::{Either, LocalBoxFuture, MapOk, TryFutureExt};
+use actix_cors::{Cors, CorsError};
+use actix_web::body::EitherBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::{ErrorBody, mime_json};
 use crate::metrics::{CorsRefusal, Metrics};
@@ -160,81 +158,11 @@ fn shortened(text: &str) -> String {
         .collect()
 }
 
-/// CORS for the requests it concerns: those with an `Origin` header, and every `OPTIONS`.
-/// Any other request (curl, a load balancer's probe, a server-side client) skips actix-cors,
-/// which boxes a future and validates for every request, and only gets the `Vary` header
-/// actix-cors would add: the answer still varies with `Origin` for caches.
-pub struct CorsWhenAsked {
-    pub cors: Cors,
-    pub refusals: Arc<CorsRefusals>,
-}
-
-impl<S, B> Transform<S, ServiceRequest> for CorsWhenAsked
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = CorsWhenAskedService<S>;
-    type InitError = ();
-    type Future = LocalBoxFuture<'static, Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        let inner = Rc::new(service);
-        let cors = self.cors.new_transform(Rc::clone(&inner));
-        let refusals = Arc::clone(&self.refusals);
-        Box::pin(async move {
-            let cors = cors.await?;
-            Ok(CorsWhenAskedService {
-                inner,
-                cors,
-                refusals,
-            })
-        })
-    }
-}
-
-pub struct CorsWhenAskedService<S> {
-    inner: Rc<S>,
-    cors: CorsMiddleware<Rc<S>>,
-    refusals: Arc<CorsRefusals>,
-}
-
 /// What actix-cors puts in `Vary` (without its draft private-network feature).
 const CORS_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
-impl<S, B> Service<ServiceRequest> for CorsWhenAskedService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future = Either<
-        MapOk<S::Future, fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>>,
-        LocalBoxFuture<'static, Result<Self::Response, Error>>,
-    >;
-
-    forward_ready!(inner);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        if req.headers().contains_key(header::ORIGIN) || req.method() == Method::OPTIONS {
-            let refusals = Arc::clone(&self.refusals);
-            return Either::Right(Box::pin(
-                self.cors
-                    .call(req)
-                    .map_ok(move |response| explained(response, &refusals)),
-            ));
-        }
-        Either::Left(self.inner.call(req).map_ok(with_vary as fn(_) -> _))
-    }
-}
-
 /// An answer actix-cors refused, explained; any other as it is.
-fn explained<B>(
+pub(super) fn explained<B>(
     response: ServiceResponse<EitherBody<B>>,
     refusals: &CorsRefusals,
 ) -> ServiceResponse<EitherBody<B>> {
@@ -264,8 +192,9 @@ fn explained<B>(
     ServiceResponse::new(request, explanation).map_into_right_body()
 }
 
-fn with_vary<B>(mut response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
-    let headers = response.headers_mut();
+/// The `Vary` actix-cors would add, for an answer to a request that skipped it: the answer
+/// still varies with `Origin` for caches.
+pub(super) fn add_cors_vary(headers: &mut HeaderMap) {
     let value = match headers.get(header::VARY) {
         Some(existing) => {
             let mut value = existing.as_bytes().to_vec();
@@ -276,5 +205,4 @@ fn with_vary<B>(mut response: ServiceResponse<B>) -> ServiceResponse<EitherBody<
         None => HeaderValue::from_static(CORS_VARY),
     };
     headers.insert(header::VARY, value);
-    response.map_into_left_body()
 }
