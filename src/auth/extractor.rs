@@ -69,13 +69,9 @@ fn bound(
     token: &str,
     claims: Arc<Claims>,
 ) -> Result<Arc<Claims>, ApiError> {
-    auth.dpop().check(
-        req,
-        scheme,
-        token,
-        &claims,
-        auth.keys().unix_now().max(0.0) as u64,
-    )?;
+    auth.dpop().check(req, scheme, token, &claims, || {
+        auth.keys().unix_now().max(0.0) as u64
+    })?;
     Ok(claims)
 }
 

@@ -92,14 +92,14 @@ impl Dpop {
     }
 
     /// A valid token's binding, and with the DPoP scheme, the request's proof (`now`: Unix
-    /// seconds).
+    /// seconds, read only when there is a proof to check).
     pub fn check(
         &self,
         req: &HttpRequest,
         scheme: Scheme,
         token: &str,
         claims: &Claims,
-        now: u64,
+        now: impl FnOnce() -> u64,
     ) -> Result<(), ApiError> {
         let jkt = bound_to(claims)?;
         let jkt = match (scheme, jkt) {
@@ -122,6 +122,7 @@ impl Dpop {
         if expected.is_none() || htu::normalize(&proof.htu) != expected {
             return invalid(ProofRejection::Url);
         }
+        let now = now();
         let now_secs = i64::try_from(now).unwrap_or(i64::MAX);
         if proof.iat < now_secs.saturating_sub(self.max_age) {
             return invalid(ProofRejection::TooOld);
