@@ -16,6 +16,7 @@ use crate::auth::bearer::{BearerError, credentials};
 use crate::auth::cache::{Hit, TokenCache};
 use crate::auth::claims::{Claims, PermissionsClaim};
 use crate::auth::dpop::{Dpop, Scheme};
+use crate::auth::front::FrontCache;
 use crate::auth::keys::VerificationKey;
 use crate::auth::store::{JwksStore, Lookup};
 use crate::auth::validator::{TokenHeader, TokenValidator};
@@ -144,6 +145,11 @@ impl Authenticator {
         &self.admin_permission
     }
 
+    /// Whether verified tokens are cached (`cache.enabled`).
+    pub fn caches_tokens(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// Tokens held by the verified-token cache (0 when it is off).
     pub fn cached_tokens(&self) -> u64 {
         self.cache.as_ref().map_or(0, TokenCache::len)
@@ -151,23 +157,38 @@ impl Authenticator {
 
     /// Everything that needs no waiting for `token` (see [`Authenticator::credentials`]): the
     /// cache, and the signature check when the key is loaded.
-    pub(crate) fn attempt(&self, token: &str) -> Attempt {
+    ///
+    /// `front` is the calling worker's [`FrontCache`], looked in before the shared cache.
+    pub(crate) fn attempt(&self, token: &str, front: Option<&FrontCache>) -> Attempt {
         // The size bound comes before anything else, hashing included.
         if token.len() > self.validator.max_token_bytes() {
             return Attempt::Done(Err(ApiError::InvalidToken(Rejection::TooLarge)));
         }
         if let Some(cache) = &self.cache {
             let issuers = &self.issuers;
-            let hit = cache.get(
-                token,
-                self.keys().unix_now(),
-                |i| issuers.get(i).map_or(0, |s| s.generation()),
-                |i| issuers.get(i).and_then(|s| s.usable_generation()),
-            );
-            match hit {
-                Hit::Valid(claims) => {
+            let now = self.keys().unix_now();
+            let usable = |i: usize| issuers.get(i).and_then(|s| s.usable_generation());
+            let missed = match front.map(|f| f.get(token, now, usable)) {
+                Some(Ok(claims)) => {
                     self.metrics.observe_cache(CacheResult::hit);
                     return Attempt::Done(Ok(claims));
+                }
+                Some(Err(missed)) => Some(missed),
+                None => None,
+            };
+            let hit = cache.get(
+                token,
+                now,
+                |i| issuers.get(i).map_or(0, |s| s.generation()),
+                usable,
+            );
+            match hit {
+                Hit::Valid(entry) => {
+                    self.metrics.observe_cache(CacheResult::hit);
+                    if let (Some(front), Some(missed)) = (front, missed) {
+                        front.offer(missed, token, &entry);
+                    }
+                    return Attempt::Done(Ok(Arc::clone(&entry.claims)));
                 }
                 Hit::Expired => {
                     self.metrics.observe_cache(CacheResult::expired);

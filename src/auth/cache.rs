@@ -39,12 +39,56 @@ pub struct CachedToken {
     leeway: f64,
     /// What the entry counts against `cache.max_bytes`.
     weight: u32,
+    /// When `cache.ttl_secs` since it was cached runs out (seconds since the epoch).
+    until: f64,
+}
+
+/// What a cached token's time and key checks say now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    /// Its `exp` has passed: refuse it.
+    Expired,
+    /// Verified by a key set its issuer no longer uses (or while keys are stale), not valid
+    /// yet (`nbf`), or past `cache.ttl_secs`: validate it afresh.
+    Recheck,
+}
+
+impl CachedToken {
+    /// The checks a cached token passes again on every hit: the key set that verified it is
+    /// still its issuer's usable one (`usable(i)`, see [`TokenCache::get`]), and its `exp`,
+    /// `nbf` and `cache.ttl_secs` hold at `now` (seconds since the epoch).
+    pub fn verdict(&self, now: f64, usable: impl Fn(usize) -> Option<u64>) -> Verdict {
+        if usable(self.issuer) != Some(self.generation) {
+            return Verdict::Recheck;
+        }
+        if self.exp + self.leeway < now {
+            return Verdict::Expired;
+        }
+        if self.nbf.is_some_and(|nbf| nbf - self.leeway > now) || now > self.until {
+            return Verdict::Recheck;
+        }
+        Verdict::Valid
+    }
+
+    /// What it counts against `cache.max_bytes`.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// A copy whose claims are its own, not shared with this entry.
+    pub fn detached(&self) -> Self {
+        Self {
+            claims: Arc::new(Claims::clone(&self.claims)),
+            ..*self
+        }
+    }
 }
 
 /// The outcome of a lookup.
 #[derive(Debug)]
 pub enum Hit {
-    Valid(Arc<Claims>),
+    Valid(Arc<CachedToken>),
     /// Cached, but its `exp` has passed since: refuse it.
     Expired,
     Miss,
@@ -96,6 +140,8 @@ fn json_size(value: &serde_json::Value) -> usize {
 pub struct TokenCache {
     entries: Cache<Arc<str>, Arc<CachedToken>, RandomState>,
     leeway: f64,
+    /// `cache.ttl_secs`, in seconds.
+    ttl: f64,
     /// Per issuer, the newest key-set generation seen; a newer one drops every entry.
     seen: Box<[AtomicU64]>,
 }
@@ -124,6 +170,7 @@ impl TokenCache {
                 .expire_after(UntilExp { ttl: settings.ttl })
                 .build_with_hasher(RandomState::default()),
             leeway: leeway.as_secs_f64(),
+            ttl: settings.ttl.as_secs_f64(),
             seen: (0..issuers.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -154,18 +201,19 @@ impl TokenCache {
         let Some(entry) = self.entries.get(token) else {
             return Hit::Miss;
         };
-        if usable(entry.issuer) != Some(entry.generation) {
-            self.entries.invalidate(token);
-            return Hit::Miss;
+        match entry.verdict(now, &usable) {
+            Verdict::Valid => Hit::Valid(entry),
+            Verdict::Expired => {
+                self.entries.invalidate(token);
+                Hit::Expired
+            }
+            Verdict::Recheck => {
+                if usable(entry.issuer) != Some(entry.generation) {
+                    self.entries.invalidate(token);
+                }
+                Hit::Miss
+            }
         }
-        if entry.exp + self.leeway < now {
-            self.entries.invalidate(token);
-            return Hit::Expired;
-        }
-        if entry.nbf.is_some_and(|nbf| nbf - self.leeway > now) {
-            return Hit::Miss;
-        }
-        Hit::Valid(Arc::clone(&entry.claims))
     }
 
     /// What an entry for a token of `token_bytes` with `claims` costs in memory: a fixed
@@ -205,6 +253,7 @@ impl TokenCache {
                 nbf,
                 leeway: self.leeway,
                 weight,
+                until: unix_now() + self.ttl,
             }),
         );
     }

@@ -14,6 +14,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use crate::auth::authenticator::{Attempt, Authenticator};
 use crate::auth::claims::Claims;
 use crate::auth::dpop::Scheme;
+use crate::auth::front::FrontCache;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 
@@ -28,7 +29,9 @@ pub fn authenticate<T: 'static>(
     req: &HttpRequest,
     decide: impl FnOnce(Arc<Claims>, &Authenticator) -> Result<T, ApiError> + 'static,
 ) -> AuthFuture<T> {
-    let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
+    // Borrowed, not cloned, unless the request must wait: a clone is a write to the count
+    // every worker shares, on every request.
+    let Some(auth) = req.app_data::<web::Data<Authenticator>>() else {
         log::error!("no Authenticator in app data: the app factory was not used");
         return Either::Left(ready(Err(ApiError::Internal)));
     };
@@ -36,17 +39,18 @@ pub fn authenticate<T: 'static>(
         Ok(found) => found,
         Err(error) => {
             let scheme = None;
-            return Either::Left(ready(record(&auth, req, Err(error), scheme)));
+            return Either::Left(ready(record(auth, req, Err(error), scheme)));
         }
     };
-    match auth.attempt(token) {
+    match auth.attempt(token, req.app_data::<FrontCache>()) {
         Attempt::Done(result) => {
             let result = result
-                .and_then(|claims| bound(&auth, req, scheme, token, claims))
-                .and_then(|claims| decide(claims, &auth));
-            Either::Left(ready(record(&auth, req, result, Some(scheme))))
+                .and_then(|claims| bound(auth, req, scheme, token, claims))
+                .and_then(|claims| decide(claims, auth));
+            Either::Left(ready(record(auth, req, result, Some(scheme))))
         }
         Attempt::NeedsKeys(pending) => {
+            let auth = web::Data::clone(auth);
             let req = req.clone();
             let token = token.to_owned();
             Either::Right(Box::pin(async move {

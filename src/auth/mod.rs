@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod extractor;
 pub mod fetch;
+pub mod front;
 pub mod json;
 pub mod keys;
 pub mod policy;

@@ -8,6 +8,7 @@ use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, web};
 
 use crate::auth::authenticator::Authenticator;
+use crate::auth::front::FrontCache;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDocument;
 use crate::routes::{self, Route};
@@ -52,7 +53,12 @@ pub fn create_app(
         docs,
     } = state;
     let admin_permission = authenticator.admin_permission().to_owned();
+    let front = authenticator.caches_tokens().then(FrontCache::new);
     let mut app = App::new().app_data(authenticator).app_data(lifecycle);
+    // The factory runs once per worker: each worker gets its own front.
+    if let Some(front) = front {
+        app = app.app_data(front);
+    }
     let docs_pages: &'static [Route] = if docs.is_some() {
         routes::DOCS_PAGES
     } else {

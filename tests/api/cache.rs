@@ -188,3 +188,73 @@ async fn entries_are_dropped_when_the_key_set_changes() {
         "only the new token's entry is left"
     );
 }
+
+/// Serves `token` often enough for each worker to hold its own copy of it (the front cache
+/// copies a token at its second hit in the shared cache).
+async fn served_from_the_front(app: &TestApp, token: &str) {
+    for _ in 0..4 {
+        assert_eq!(app.get_with_token(PROTECTED, token).await.status, 200);
+    }
+}
+
+#[actix_web::test]
+async fn a_workers_copy_of_a_token_whose_key_was_removed_is_refused_after_the_refresh() {
+    let app = spawn_app().await;
+    let token = app.token();
+    served_from_the_front(&app, &token).await;
+    app.issuer.rotate_to(key(1));
+    app.issuer.unpublish("test-key-0");
+    app.keys.refresh_now().await;
+    assert_bad_credentials(
+        &app.get_with_token(PROTECTED, &token).await,
+        "unknown signing key",
+    );
+}
+
+#[actix_web::test]
+async fn a_workers_copy_does_not_outlive_a_kid_reused_for_another_key() {
+    let app = spawn_app().await;
+    let token = app.token();
+    served_from_the_front(&app, &token).await;
+    app.issuer.unpublish("test-key-0");
+    app.issuer.rotate_to(key_as(1, "test-key-0"));
+    app.keys.refresh_now().await;
+    assert_bad_credentials(
+        &app.get_with_token(PROTECTED, &token).await,
+        "invalid signature",
+    );
+}
+
+#[actix_web::test]
+async fn a_workers_copy_of_an_expired_token_is_refused() {
+    let app = TestApp::builder()
+        .env("APP__AUTH__LEEWAY_SECS", "0")
+        .spawn()
+        .await;
+    let token = app.token_with(|c| c["exp"] = json!(now() + 60));
+    served_from_the_front(&app, &token).await;
+    app.clock.advance(Duration::from_secs(61));
+    assert_bad_credentials(
+        &app.get_with_token(PROTECTED, &token).await,
+        "token expired",
+    );
+}
+
+#[actix_web::test]
+async fn a_workers_copy_does_not_bypass_stale_keys_or_the_permission() {
+    let app = spawn_app().await;
+    let token = app.token_with(|c| c["exp"] = json!(now() + 3 * 86_400));
+    served_from_the_front(&app, &token).await;
+    assert_eq!(
+        app.get_with_token("/api/messages/admin", &token)
+            .await
+            .status,
+        403
+    );
+    let text = scrape(&app).await;
+    assert_eq!(metric(&text, VERIFICATIONS), 1.0, "{text}");
+    assert_eq!(metric(&text, HITS), 4.0, "{text}");
+    app.issuer.set_behaviour(JwksBehaviour::Fail(503));
+    app.clock.advance(Duration::from_secs(86_401));
+    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 503);
+}

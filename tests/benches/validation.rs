@@ -75,7 +75,7 @@ fn validation(c: &mut Criterion) {
                     .unwrap()
                     .as_secs_f64();
                 match cache.get(black_box(&token), now, |_| 1, |_| Some(1)) {
-                    Hit::Valid(claims) => claims,
+                    Hit::Valid(entry) => Arc::clone(&entry.claims),
                     other => panic!("{other:?}"),
                 }
             })
