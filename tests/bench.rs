@@ -7,7 +7,9 @@
 //! in rounds, each round a run of the route next to a run of the baseline sent the same
 //! requests, the order alternating; the ratios printed are medians of the per-round ratios of
 //! req/s and of the server's CPU time per request (utime + stime from `/proc/PID/stat` around
-//! each run, over the requests wrk completed). A scenario sends ~8 KiB tokens with large
+//! each run, over the requests wrk completed). Public's rounds also measure the baseline
+//! sending the API's added response headers (read from the API's public answer), to tell what
+//! the headers cost apart from what our code costs. A scenario sends ~8 KiB tokens with large
 //! custom claims, many distinct ones, to a fresh server and reports its peak RSS; the last
 //! sends a DPoP-bound token with a fresh ES256 proof per request (target ≥ 0.3× public, the
 //! replay store within the RSS target).
@@ -80,8 +82,13 @@ fn load_benchmark() {
     let worker_setting = workers.to_string();
     let api_settings = [("APP__SERVER__WORKERS", worker_setting.as_str())];
     let (server, port) = start_server(binary!(), &dir, &issuer_url, &api_settings);
-    let (bare, bare_port) = start_bare(&bare_binary, &dir, workers);
+    let (bare, bare_port) = start_bare(&bare_binary, &dir, workers, &[]);
     let bare_url = format!("http://127.0.0.1:{bare_port}");
+    // The baseline again, sending what the API adds to its public answer (security headers,
+    // Vary, a request id): what those headers cost, apart from what our code costs.
+    let added = added_headers(port, "/api/messages/public");
+    let (dressed, dressed_port) = start_bare(&bare_binary, &dir, workers, &added);
+    let dressed_url = format!("http://127.0.0.1:{dressed_port}");
     let impostor =
         SigningKey::from_pkcs8_pem("bench-0", SigningKey::generate("x").unwrap().private_pem())
             .unwrap();
@@ -144,6 +151,8 @@ fn load_benchmark() {
     };
     let base = format!("http://127.0.0.1:{port}");
     let mut results: Vec<Paired> = Vec::new();
+    // Public's rounds, with the dressed baseline's run next to them.
+    let mut dressed_rounds: Vec<Measured> = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
         let name = format!("scenario-{index}");
         let bare_name = format!("bare-{index}");
@@ -170,19 +179,25 @@ fn load_benchmark() {
                 ..sent
             };
             let measure_bare = || run(&bare_name, &bare_url, to_bare, &bare, None);
-            let (ours, theirs) = if round % 2 == 0 {
+            let measure_dressed =
+                || (index == 0).then(|| run("dressed", &dressed_url, to_bare, &dressed, None));
+            let (ours, theirs, with_headers) = if round % 2 == 0 {
                 let theirs = measure_bare();
-                (measure_scenario(), theirs)
+                let with_headers = measure_dressed();
+                (measure_scenario(), theirs, with_headers)
             } else {
                 let ours = measure_scenario();
-                (ours, measure_bare())
+                let with_headers = measure_dressed();
+                (ours, measure_bare(), with_headers)
             };
             paired.push(ours, theirs);
+            dressed_rounds.extend(with_headers);
         }
         results.push(paired);
     }
     drop(server);
     drop(bare);
+    drop(dressed);
 
     // On a fresh server, so its peak RSS is this scenario's own.
     let (server, port) = start_server(binary!(), &dir, &issuer_url, &api_settings);
@@ -355,6 +370,25 @@ fn load_benchmark() {
     println!(
         "× bare: the median over the rounds of the route's req/s (or CPU µs) over the baseline's in the run next to it, which was sent the same requests; rounds: the lowest and highest"
     );
+    // The dressed baseline against the bare one, and public against the dressed one, round by
+    // round.
+    let dressed_vs_bare = Paired {
+        ours: dressed_rounds.clone(),
+        bare: results[0].bare.clone(),
+    };
+    let public_vs_dressed = Paired {
+        ours: results[0].ours.clone(),
+        bare: dressed_rounds.clone(),
+    };
+    let (headers_cost, headers_low, headers_high) = dressed_vs_bare.ratios(|m| m.run.per_second());
+    let (headers_cpu, _, _) = dressed_vs_bare.ratios(|m| m.cpu_us_per_request);
+    let (ours_vs_dressed, dressed_low, dressed_high) =
+        public_vs_dressed.ratios(|m| m.run.per_second());
+    let (ours_vs_dressed_cpu, _, _) = public_vs_dressed.ratios(|m| m.cpu_us_per_request);
+    println!(
+        "the baseline sending the API's {} added response headers too (DefaultHeaders): {headers_cost:.2}× bare's req/s ({headers_low:.2}–{headers_high:.2}), CPU µs {headers_cpu:.2}×; public against it: {ours_vs_dressed:.2}× ({dressed_low:.2}–{dressed_high:.2}), CPU µs {ours_vs_dressed_cpu:.2}×",
+        added.len()
+    );
     let peak = pooled.iter().map(|(m, _)| m.peak_kib).max().unwrap_or(0) as f64 / 1024.0;
     let bare_peak = pooled.iter().map(|(_, b)| b.peak_kib).max().unwrap_or(0) as f64 / 1024.0;
     println!(
@@ -399,6 +433,16 @@ fn load_benchmark() {
             "path": "/hello",
             "peak_rss_mib": bare_peak,
         },
+        "baseline_with_headers": {
+            "headers": added.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+            "requests_per_second": pool(&dressed_rounds).run.per_second(),
+            "cpu_us_per_request": pool(&dressed_rounds).cpu_us_per_request,
+            "ratio_to_baseline": headers_cost,
+            "ratio_to_baseline_per_round": dressed_vs_bare.per_round(|m| m.run.per_second()),
+            "cpu_ratio_to_baseline": headers_cpu,
+            "public_ratio_to_it": ours_vs_dressed,
+            "public_cpu_ratio_to_it": ours_vs_dressed_cpu,
+        },
         "results": report,
         "peak_rss_mib": peak,
         "large_tokens_peak_rss_mib": memory.peak_kib as f64 / 1024.0,
@@ -408,6 +452,15 @@ fn load_benchmark() {
     std::fs::write(out.join(format!("bench-{}.json", now())), &text).unwrap();
     println!("figures written to target/bench/latest.json");
 
+    let dressed_run = pool(&dressed_rounds).run;
+    assert_eq!(
+        dressed_run.non2xx, 0,
+        "baseline with headers: non-2xx answers"
+    );
+    assert_eq!(
+        dressed_run.socket_errors, 0,
+        "baseline with headers: socket errors"
+    );
     for (scenario, (_, bare)) in scenarios.iter().zip(&pooled) {
         assert_eq!(
             bare.run.non2xx, 0,
@@ -730,9 +783,19 @@ fn bare_actix_binary() -> PathBuf {
     path
 }
 
-/// Starts the baseline on a free port with `workers` workers.
-fn start_bare(binary: &Path, dir: &Path, workers: usize) -> (Running, u16) {
+/// Starts the baseline on a free port with `workers` workers, adding `headers` to its answers.
+fn start_bare(
+    binary: &Path,
+    dir: &Path,
+    workers: usize,
+    headers: &[(String, String)],
+) -> (Running, u16) {
     let port = free_port();
+    let log = if headers.is_empty() {
+        "bare.log"
+    } else {
+        "bare-with-headers.log"
+    };
     let child = Command::new(binary)
         .env_clear()
         .args([
@@ -741,13 +804,45 @@ fn start_bare(binary: &Path, dir: &Path, workers: usize) -> (Running, u16) {
             "--workers",
             &workers.to_string(),
         ])
+        .args(
+            headers
+                .iter()
+                .flat_map(|(name, value)| ["--header".to_owned(), format!("{name}:{value}")]),
+        )
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("bare.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join(log)).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
     let server = Running(child);
     wait_for_port(port);
     (server, port)
+}
+
+/// The headers the API puts on the answer to `GET path` beyond the ones every actix-web answer
+/// has (`content-length`, `content-type`, `date`), read from a raw HTTP/1.1 exchange.
+fn added_headers(port: u16, path: &str) -> Vec<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .filter(|(name, _)| !["content-length", "content-type", "date"].contains(&name.as_str()))
+        .collect();
+    assert!(
+        headers.iter().any(|(name, _)| name == "x-request-id"),
+        "the API's answer to {path}: {head}"
+    );
+    headers
 }
 
 /// `count` distinct tokens of `bytes` bytes each (give or take the last base64 character),

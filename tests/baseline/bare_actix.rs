@@ -1,11 +1,15 @@
 //! The bare actix-web 4 baseline of `make bench`: one JSON hello handler, no middleware, no
 //! logging, no app data; what the API's routes are measured against in the same run.
 //!
-//! `bare-actix [--port N] [--workers N]`, or the `PORT` and `WORKERS` variables. Defaults:
-//! port 8080, one worker per core. Serves `GET /hello` with a body the size of the API's
-//! public answer (the same text), serialized the same way (`web::Json` of a struct).
+//! `bare-actix [--port N] [--workers N] [--header NAME:VALUE]...`, or the `PORT` and `WORKERS`
+//! variables. Defaults: port 8080, one worker per core. Serves `GET /hello` with a body the size
+//! of the API's public answer (the same text), serialized the same way (`web::Json` of a
+//! struct). Each `--header` is added to every answer with actix-web's `DefaultHeaders` (the
+//! bench passes the API's own response headers, to tell what sending them costs); without
+//! one, no middleware at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use serde::Serialize;
 
@@ -43,10 +47,34 @@ fn main() -> std::io::Result<()> {
         0 => cores,
         n => n,
     };
-    actix_web::rt::System::new().block_on(
-        HttpServer::new(|| App::new().route("/hello", web::get().to(hello)))
+    let headers: Vec<(String, String)> = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--header")
+        .map(|pair| {
+            let (name, value) = pair[1].split_once(':').expect("--header NAME:VALUE");
+            (name.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    actix_web::rt::System::new().block_on(async move {
+        if headers.is_empty() {
+            HttpServer::new(|| App::new().route("/hello", web::get().to(hello)))
+                .workers(workers)
+                .bind(("127.0.0.1", port))?
+                .run()
+                .await
+        } else {
+            HttpServer::new(move || {
+                let added = headers
+                    .iter()
+                    .fold(DefaultHeaders::new(), |added, (name, value)| {
+                        added.add((name.as_str(), value.as_str()))
+                    });
+                App::new().wrap(added).route("/hello", web::get().to(hello))
+            })
             .workers(workers)
             .bind(("127.0.0.1", port))?
-            .run(),
-    )
+            .run()
+            .await
+        }
+    })
 }
