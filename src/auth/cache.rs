@@ -39,7 +39,9 @@ pub struct CachedToken {
     leeway: f64,
     /// What the entry counts against `cache.max_bytes`.
     weight: u32,
-    /// When `cache.ttl_secs` since it was cached runs out (seconds since the epoch).
+    /// When it was cached, and when `cache.ttl_secs` since then runs out (seconds since the
+    /// epoch).
+    cached_at: f64,
     until: f64,
 }
 
@@ -50,7 +52,8 @@ pub enum Verdict {
     /// Its `exp` has passed: refuse it.
     Expired,
     /// Verified by a key set its issuer no longer uses (or while keys are stale), not valid
-    /// yet (`nbf`), or past `cache.ttl_secs`: validate it afresh.
+    /// yet (`nbf`), past `cache.ttl_secs`, or the clock reads earlier than when it was cached
+    /// (stepped back: its age is unknown): validate it afresh.
     Recheck,
 }
 
@@ -65,7 +68,10 @@ impl CachedToken {
         if self.exp + self.leeway < now {
             return Verdict::Expired;
         }
-        if self.nbf.is_some_and(|nbf| nbf - self.leeway > now) || now > self.until {
+        if self.nbf.is_some_and(|nbf| nbf - self.leeway > now)
+            || now > self.until
+            || now < self.cached_at
+        {
             return Verdict::Recheck;
         }
         Verdict::Valid
@@ -243,6 +249,7 @@ impl TokenCache {
             return;
         };
         let nbf = claims.nbf.as_ref().map(|n| n.as_f64());
+        let cached_at = unix_now();
         self.entries.insert(
             Arc::from(token),
             Arc::new(CachedToken {
@@ -253,7 +260,8 @@ impl TokenCache {
                 nbf,
                 leeway: self.leeway,
                 weight,
-                until: unix_now() + self.ttl,
+                cached_at,
+                until: cached_at + self.ttl,
             }),
         );
     }

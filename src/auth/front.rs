@@ -12,7 +12,9 @@
 //! (only tokens that passed every check), found only by the whole token, and it passes the
 //! same checks on every hit ([`CachedToken::verdict`]: the key set that verified it is still
 //! its issuer's usable one, `exp`, `nbf`, `cache.ttl_secs`); anything else goes to the shared
-//! cache, which decides.
+//! cache, which decides. (When one issuer's keys change, the shared cache also drops the
+//! other issuers' entries; their front copies stay, and would only be verified again by the
+//! same unchanged keys.)
 //!
 //! Bounds: [`SLOTS`] entries per worker, each at most [`MAX_WEIGHT`] bytes as the shared cache
 //! weighs it (larger tokens are not copied), so at most 64 KiB per worker. A token is copied
@@ -261,6 +263,16 @@ mod tests {
             front.get("token", now() + TTL + 1.0, current).is_err(),
             "ttl"
         );
+        assert!(front.is_empty());
+    }
+
+    #[test]
+    fn a_copy_is_rechecked_when_the_clock_reads_earlier_than_when_it_was_cached() {
+        let cache = shared("token", 0);
+        let front = FrontCache::new();
+        copy_in(&front, &cache, "token");
+        // A wall clock stepped back could otherwise stretch the copy's TTL.
+        assert!(front.get("token", now() - 60.0, current).is_err());
         assert!(front.is_empty());
     }
 
