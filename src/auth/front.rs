@@ -154,17 +154,7 @@ mod tests {
     /// A shared cache holding `token` (claims with `padding` bytes of custom claims, `exp` in
     /// an hour), verified by key-set generation 1 of issuer 0.
     fn shared(token: &str, padding: usize) -> TokenCache {
-        let cache = TokenCache::new(
-            &CacheSettings {
-                enabled: true,
-                max_entries: 100,
-                max_bytes: 1 << 20,
-                ttl: Duration::from_secs_f64(TTL),
-            },
-            Duration::ZERO,
-            1,
-        );
-        seen_generation_1(&cache);
+        let cache = empty(100, 1 << 20);
         let claims: Claims = serde_json::from_value(json!({
             "iss": "https://issuer/", "aud": "api", "exp": now() + 3600.0,
             "https://example.com/profile": "x".repeat(padding),
@@ -175,9 +165,21 @@ mod tests {
         cache
     }
 
-    /// The cache learns of generation 1 at its first lookup (and drops what came before).
-    fn seen_generation_1(cache: &TokenCache) {
+    /// An empty shared cache for one issuer, which has seen its key-set generation 1 (a cache
+    /// learns of a generation at its first lookup, and drops what came before).
+    fn empty(max_entries: u64, max_bytes: u64) -> TokenCache {
+        let cache = TokenCache::new(
+            &CacheSettings {
+                enabled: true,
+                max_entries,
+                max_bytes,
+                ttl: Duration::from_secs_f64(TTL),
+            },
+            Duration::ZERO,
+            1,
+        );
         let _ = cache.get("", now(), |_| 1, current);
+        cache
     }
 
     fn current(_: usize) -> Option<u64> {
@@ -289,17 +291,7 @@ mod tests {
     #[test]
     fn a_stream_of_distinct_tokens_copies_nothing() {
         let tokens: Vec<String> = (0..1000).map(|n| format!("token-{n}")).collect();
-        let cache = TokenCache::new(
-            &CacheSettings {
-                enabled: true,
-                max_entries: 2000,
-                max_bytes: 16 << 20,
-                ttl: Duration::from_secs_f64(TTL),
-            },
-            Duration::ZERO,
-            1,
-        );
-        seen_generation_1(&cache);
+        let cache = empty(2000, 16 << 20);
         let front = FrontCache::new();
         for token in &tokens {
             let claims: Claims = serde_json::from_value(json!({

@@ -42,16 +42,8 @@ async fn a_cached_token_still_needs_the_permission() {
 
 #[actix_web::test]
 async fn an_expired_cached_token_is_refused() {
-    let app = TestApp::builder()
-        .env("APP__AUTH__LEEWAY_SECS", "0")
-        .spawn()
-        .await;
-    let token = app.token_with(|c| c["exp"] = json!(now() + 60));
-    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 200);
-    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 200);
-    app.clock.advance(Duration::from_secs(61));
-    let reply = app.get_with_token(PROTECTED, &token).await;
-    assert_bad_credentials(&reply, "token expired");
+    let app = no_leeway().await;
+    refused_once_expired(&app, 2).await;
     let text = scrape(&app).await;
     assert_eq!(
         metric(&text, r#"token_cache_lookups_total{result="expired"}"#),
@@ -62,10 +54,14 @@ async fn an_expired_cached_token_is_refused() {
 
 #[actix_web::test]
 async fn a_token_whose_key_was_removed_is_refused_after_the_refresh() {
+    refused_once_its_key_is_removed(2).await;
+}
+
+/// A token served `times` times, then its key removed from the issuer's set.
+async fn refused_once_its_key_is_removed(times: usize) {
     let app = spawn_app().await;
     let token = app.token();
-    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 200);
-    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 200);
+    served(&app, &token, times).await;
     app.issuer.rotate_to(key(1));
     app.issuer.unpublish("test-key-0");
     app.keys.refresh_now().await;
@@ -77,9 +73,14 @@ async fn a_token_whose_key_was_removed_is_refused_after_the_refresh() {
 
 #[actix_web::test]
 async fn a_kid_reused_for_another_key_does_not_keep_old_tokens_valid() {
+    refused_once_its_kid_is_reused(1).await;
+}
+
+/// A token served `times` times, then the key behind its `kid` replaced.
+async fn refused_once_its_kid_is_reused(times: usize) {
     let app = spawn_app().await;
     let token = app.token();
-    assert_eq!(app.get_with_token(PROTECTED, &token).await.status, 200);
+    served(&app, &token, times).await;
     // Same kid, other key material: the issuer replaced the key behind "test-key-0".
     app.issuer.unpublish("test-key-0");
     app.issuer.rotate_to(key_as(1, "test-key-0"));
@@ -189,62 +190,52 @@ async fn entries_are_dropped_when_the_key_set_changes() {
     );
 }
 
-/// Serves `token` often enough for each worker to hold its own copy of it (the front cache
-/// copies a token at its second hit in the shared cache).
-async fn served_from_the_front(app: &TestApp, token: &str) {
-    for _ in 0..4 {
+/// Often enough for each worker to hold its own copy of a token (the front cache copies a
+/// token at its second hit in the shared cache).
+const FROM_THE_FRONT: usize = 4;
+
+async fn served(app: &TestApp, token: &str, times: usize) {
+    for _ in 0..times {
         assert_eq!(app.get_with_token(PROTECTED, token).await.status, 200);
     }
 }
 
+async fn no_leeway() -> TestApp {
+    TestApp::builder()
+        .env("APP__AUTH__LEEWAY_SECS", "0")
+        .spawn()
+        .await
+}
+
+/// A token expiring in 60 s, served `times` times, then refused 61 s later.
+async fn refused_once_expired(app: &TestApp, times: usize) {
+    let token = app.token_with(|c| c["exp"] = json!(now() + 60));
+    served(app, &token, times).await;
+    app.clock.advance(Duration::from_secs(61));
+    let reply = app.get_with_token(PROTECTED, &token).await;
+    assert_bad_credentials(&reply, "token expired");
+}
+
 #[actix_web::test]
 async fn a_workers_copy_of_a_token_whose_key_was_removed_is_refused_after_the_refresh() {
-    let app = spawn_app().await;
-    let token = app.token();
-    served_from_the_front(&app, &token).await;
-    app.issuer.rotate_to(key(1));
-    app.issuer.unpublish("test-key-0");
-    app.keys.refresh_now().await;
-    assert_bad_credentials(
-        &app.get_with_token(PROTECTED, &token).await,
-        "unknown signing key",
-    );
+    refused_once_its_key_is_removed(FROM_THE_FRONT).await;
 }
 
 #[actix_web::test]
 async fn a_workers_copy_does_not_outlive_a_kid_reused_for_another_key() {
-    let app = spawn_app().await;
-    let token = app.token();
-    served_from_the_front(&app, &token).await;
-    app.issuer.unpublish("test-key-0");
-    app.issuer.rotate_to(key_as(1, "test-key-0"));
-    app.keys.refresh_now().await;
-    assert_bad_credentials(
-        &app.get_with_token(PROTECTED, &token).await,
-        "invalid signature",
-    );
+    refused_once_its_kid_is_reused(FROM_THE_FRONT).await;
 }
 
 #[actix_web::test]
 async fn a_workers_copy_of_an_expired_token_is_refused() {
-    let app = TestApp::builder()
-        .env("APP__AUTH__LEEWAY_SECS", "0")
-        .spawn()
-        .await;
-    let token = app.token_with(|c| c["exp"] = json!(now() + 60));
-    served_from_the_front(&app, &token).await;
-    app.clock.advance(Duration::from_secs(61));
-    assert_bad_credentials(
-        &app.get_with_token(PROTECTED, &token).await,
-        "token expired",
-    );
+    refused_once_expired(&no_leeway().await, FROM_THE_FRONT).await;
 }
 
 #[actix_web::test]
 async fn a_workers_copy_does_not_bypass_stale_keys_or_the_permission() {
     let app = spawn_app().await;
     let token = app.token_with(|c| c["exp"] = json!(now() + 3 * 86_400));
-    served_from_the_front(&app, &token).await;
+    served(&app, &token, FROM_THE_FRONT).await;
     assert_eq!(
         app.get_with_token("/api/messages/admin", &token)
             .await
